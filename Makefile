@@ -1,0 +1,45 @@
+# The two commands: `make test` and `make report`. Each sets up .venv on a fresh machine first.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+PROFILE ?= default
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup test report lab lint format bench synth clean
+
+setup: $(STAMP)
+
+# torch goes in first and pinned: an unpinned torch (or a dependency's range) would pull GBs of CUDA wheels.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m ipykernel install --prefix $(VENV) --name mumae --display-name "Mu-MAE kit (.venv)" >/dev/null
+	touch $(STAMP)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+report: setup
+	$(BIN)/mumae report --profile $(PROFILE)
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/
+
+lint: setup
+	$(BIN)/ruff check mumae_core tests benchmarks
+	$(BIN)/ruff format --check mumae_core tests benchmarks
+
+format: setup
+	$(BIN)/ruff format mumae_core tests benchmarks
+	$(BIN)/ruff check --fix mumae_core tests benchmarks
+
+bench: setup
+	$(BIN)/mumae bench data --out reports/benchmarks/data.json
+	$(BIN)/mumae bench pretrain --out reports/benchmarks/pretrain.json
+	$(BIN)/mumae bench evaluate --out reports/benchmarks/evaluate.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache data/ runs/

@@ -1,0 +1,117 @@
+"""Device, precision and reproducibility helpers shared by training, evaluation and benchmarks."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import platform
+import random
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """'auto' -> cuda if available, else cpu. Anything else is passed to torch.device."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_amx_bf16() -> bool:
+    """True when the CPU advertises AMX bf16 tiles (Linux: /proc/cpuinfo flags)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags
+
+
+def autocast_dtype(device: torch.device, amp: str = "auto") -> torch.dtype | None:
+    """The autocast dtype to use, or None for full fp32.
+
+    amp: 'auto' (bf16 on CUDA with bf16 support, fp16 on older CUDA, bf16 on CPUs with AMX, else off),
+    'bf16', 'fp16', or 'off'.
+    """
+    if amp == "off":
+        return None
+    if amp == "bf16":
+        return torch.bfloat16
+    if amp == "fp16":
+        return torch.float16
+    if amp != "auto":
+        raise ValueError(f"amp must be one of auto, bf16, fp16, off; got {amp!r}")
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and cpu_has_amx_bf16():
+        return torch.bfloat16
+    return None
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """An autocast context for (device, dtype); a null context when dtype is None."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed python, numpy and torch; return a CPU torch.Generator seeded with `seed`."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return g
+
+
+def git_commit(cwd: str | os.PathLike | None = None) -> str | None:
+    """The current git commit of the kit's checkout (with '+dirty' if modified), or None."""
+    cwd = cwd or Path(__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True, text=True
+        ).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def environment_info() -> dict:
+    """Machine and version facts recorded in config.json, reports and benchmarks."""
+    info = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "amx_bf16": cpu_has_amx_bf16(),
+        "cuda": torch.cuda.is_available(),
+        "git_commit": git_commit(),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def in_kaggle() -> bool:
+    """True inside a Kaggle kernel (KAGGLE_KERNEL_RUN_TYPE is set there)."""
+    return "KAGGLE_KERNEL_RUN_TYPE" in os.environ
+
+
+def data_home() -> Path:
+    """Where generated datasets and caches go: $MUMAE_DATA, /kaggle/working/data on Kaggle, else ./data."""
+    if "MUMAE_DATA" in os.environ:
+        return Path(os.environ["MUMAE_DATA"])
+    if in_kaggle():
+        return Path("/kaggle/working/data")
+    return Path(__file__).resolve().parent.parent / "data"
