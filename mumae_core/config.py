@@ -36,7 +36,7 @@ class DataConfig:
     dataset: str = "synthact"  # synthact | mmact | hapt | arrays
     root: str | None = None  # dataset root; None = data_home()/<dataset>-<synth_size> for synthact
     synth_size: str = "default"  # smoke | default (SynthAct only)
-    split: str = "1"  # split files splits/<dataset>/trainlist0<split>.txt etc.
+    split: str = "03"  # split files splits/<dataset>/trainlist<split>.txt, testlist<split>.txt
     modalities: tuple[str, ...] = MMACT_MODALITIES
     num_frames: int = 8  # T frames per clip
     frame_stride: int = 2  # pretraining: T frames at this stride; 0 = spread over the whole clip
