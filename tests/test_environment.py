@@ -1,0 +1,46 @@
+"""environment.yml (conda) must list the same dependencies as pyproject.toml."""
+
+import tomllib
+from pathlib import Path
+
+import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _pyproject_reqs() -> dict[str, Requirement]:
+    proj = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = list(proj["dependencies"]) + list(proj["optional-dependencies"]["dev"])
+    return {canonicalize_name(Requirement(r).name): Requirement(r) for r in reqs}
+
+
+def _conda_reqs() -> dict[str, Requirement]:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    return {canonicalize_name(Requirement(r).name): Requirement(r) for r in pip}
+
+
+def test_same_package_names():
+    py, conda = _pyproject_reqs(), _conda_reqs()
+    assert set(py) == set(conda), (
+        f"only in pyproject: {sorted(set(py) - set(conda))}; only in environment.yml: {sorted(set(conda) - set(py))}"
+    )
+
+
+def test_same_version_specs():
+    py, conda = _pyproject_reqs(), _conda_reqs()
+    for name, req in py.items():
+        if name == "torch":
+            # environment.yml pins the CPU build the Makefile installs; it must satisfy pyproject's range.
+            pinned = next(iter(conda[name].specifier)).version
+            assert req.specifier.contains(pinned), f"torch pin {pinned} outside pyproject range {req.specifier}"
+        else:
+            assert str(req.specifier) == str(conda[name].specifier), f"{name}: {req.specifier} vs {conda[name].specifier}"
+
+
+def test_makefile_pins_the_same_torch():
+    make = (ROOT / "Makefile").read_text()
+    pinned = str(_conda_reqs()["torch"])
+    assert f"TORCH_SPEC ?= {pinned}" in make
