@@ -1,0 +1,460 @@
+"""MultimodalMAE: one encoder over the visible tokens of all modalities, one decoder per modality.
+
+Layout (MultiMAE-style dicts keyed by modality; mask convention: bool, True = hidden):
+
+    batch[m] --tokenizers[m]--> (B, N_m, D) + pos_embed_m (fixed sin-cos) [+ modality_embed[m]]
+             --keep visible (mask[m] False)--> (B, V_m, D)
+    concat over m --> blocks x depth --> norm --> (B, sum V_m, D)
+             --encoder_to_decoder (shared, no bias)--> (B, sum V_m, D_dec) --split per m-->
+    decoders[m]: visible + mask tokens in the original order (unshuffle) + decoder pos --> blocks --> norm
+             --> head on the hidden tokens only --> pred[m] (B, H_m, P_m)
+
+Differences from the reference (method_reference.md §2), each deliberate:
+* `modality_embed` (cfg.model.modality_embed, kit default on): a learned (1, 1, D) embedding per modality
+  added to its tokens. The reference has none, so its sensors share one position table and are told apart
+  by content only. Off = the reference.
+* The mask token is **per modality** (one in each decoder); the reference shares one across modalities.
+* The decoder sees its tokens in the original order rather than [visible; mask]: the blocks are
+  permutation-equivariant and positions are added, so this gives the same predictions.
+* Sensor decoders are built only when sensors can be hidden (`cfg.mask.sensor_mask != "none"`), so every
+  parameter of the model receives a gradient from `forward` (DDP-friendly). `fc_norm` is the exception:
+  it serves `encode(...).pooled` (the one-shot stage) and is unused by the pretraining loss.
+
+Targets (fp32, even under autocast): video is de-normalised to [0, 1] when cfg.data.video_norm ==
+"imagenet", cut into (tubelet x patch x patch) patches and, with cfg.model.norm_target, normalised per
+channel over each patch, (x - mean) / (unbiased std + 1e-6), then flattened (p0 p1 p2 c) as in the
+reference. A sensor token is normalised over its s*3 values the same way. Loss per modality: MSE over the
+hidden tokens; total `L = L_video + loss_hyper * sum_s L_s` when video is present, else `sum_s L_s`
+(loss_hyper weighs sensors relative to video; without video there is nothing to weigh against).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from mumae_core.config import SENSOR_CHANNELS
+from mumae_core.errors import ConfigError, DataError
+from mumae_core.models.blocks import LN_EPS, Block, drop_path_rates, init_token, init_weights
+from mumae_core.models.pos_embed import sincos_1d
+from mumae_core.models.tokenizers import SensorTokenizer, VideoTokenizer
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+TARGET_EPS = 1e-6
+
+
+@dataclass
+class MAEOutput:
+    """What `MultimodalMAE.forward` returns.
+
+    loss: scalar fp32; losses: {mod: scalar fp32} for each reconstructed modality;
+    pred / target: {mod: (B, H_m, P_m)} over the hidden tokens only, in token order;
+    masks: {mod: (B, N_m) bool}, True = hidden; weights: {mod: weight of losses[mod] in loss}.
+    """
+
+    loss: torch.Tensor
+    losses: dict[str, torch.Tensor]
+    pred: dict[str, torch.Tensor]
+    target: dict[str, torch.Tensor]
+    masks: dict[str, torch.Tensor]
+    weights: dict[str, float]
+
+
+@dataclass
+class EncoderOutput:
+    """What `MultimodalMAE.encode` returns.
+
+    tokens: {mod: (B, V_m, D)} after the final norm (all N_m tokens when unmasked), for the modalities given;
+    pooled: (B, D) = fc_norm(mean of the last block's output over all tokens), as the reference's one-shot
+      encoder (which drops the final `norm` and pools with a new `fc_norm`);
+    attn: per block (B, heads, S, S) over the concatenated sequence (S = sum V_m) when return_attn, else None;
+    segments: {mod: (start, end)} of each modality in that sequence; masks: the masks used (or None).
+    """
+
+    tokens: dict[str, torch.Tensor]
+    pooled: torch.Tensor
+    attn: list[torch.Tensor] | None
+    segments: dict[str, tuple[int, int]]
+    masks: dict[str, torch.Tensor] | None
+
+
+class ModalityDecoder(nn.Module):
+    """Decoder of one modality: (B, V, D_dec) visible tokens + token indices -> (B, H, patch_dim)."""
+
+    def __init__(self, n_tokens: int, dim: int, depth: int, heads: int, mlp_ratio: float, patch_dim: int):
+        super().__init__()
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.register_buffer("pos_embed", sincos_1d(n_tokens, dim), persistent=False)  # (N, D_dec)
+        self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio) for _ in range(depth))
+        self.norm = nn.LayerNorm(dim, eps=LN_EPS)
+        self.head = nn.Linear(dim, patch_dim)
+
+    def forward(self, vis: torch.Tensor, keep: torch.Tensor, hide: torch.Tensor) -> torch.Tensor:
+        """vis: (B, V, D_dec) visible tokens; keep (B, V) / hide (B, H): their token indices (ascending)
+        -> (B, H, patch_dim) predictions for the hidden tokens, in token order."""
+        B, V, D = vis.shape
+        H = hide.shape[1]
+        x = torch.cat([vis, self.mask_token.to(vis.dtype).expand(B, H, D)], dim=1)  # [visible; mask tokens]
+        where = torch.cat([keep, hide], dim=1).unsqueeze(-1).expand(-1, -1, D)  # original index of each row
+        x = x.new_zeros(B, V + H, D).scatter(1, where, x)  # unshuffle: (B, N, D_dec) in token order
+        x = x + self.pos_embed.to(x.dtype)
+        for blk in self.blocks:
+            x = blk(x)
+        x = torch.gather(x, 1, hide.unsqueeze(-1).expand(-1, -1, D))  # hidden tokens only
+        return self.head(self.norm(x))
+
+
+def mask_indices(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, N) bool mask with the same count per row -> (keep (B, V), hide (B, H)) ascending token indices.
+
+    Gathering with these indices equals boolean indexing (x[~mask], x[mask]) but needs no host sync on CUDA
+    when the mask is built on the CPU and the indices are moved afterwards.
+    """
+    n_hid = int(mask[0].sum()) if mask.shape[0] else 0
+    order = torch.argsort(mask.to(torch.int8), dim=1, stable=True)  # visible first, then hidden, ascending
+    return order[:, : mask.shape[1] - n_hid], order[:, mask.shape[1] - n_hid :]
+
+
+class MultimodalMAE(nn.Module):
+    """Multimodal masked autoencoder built from a `Config` (see the module docstring)."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        cfg.validate()
+        d, m = cfg.data, cfg.model
+        dims = m.dims()
+        self.modalities: tuple[str, ...] = tuple(d.modalities)
+        for mod in self.modalities:
+            if not mod.isidentifier():
+                raise ConfigError(
+                    f"data.modalities: {mod!r} must be a Python identifier (letters, digits, _)"
+                )
+        self.embed_dim, self.decoder_dim = dims["embed_dim"], dims["decoder_dim"]
+        self.video_norm, self.norm_target = d.video_norm, m.norm_target
+        self.has_video = "video" in self.modalities
+        self.loss_hyper = cfg.pretrain.loss_hyper
+        D = self.embed_dim
+
+        # ------------------------------------------------------------------ tokenizers + positions
+        self.tokenizers = nn.ModuleDict()
+        self._grid: dict[str, tuple[int, ...]] = {}
+        self._input_shape: dict[str, tuple[int, ...]] = {}
+        for mod in self.modalities:
+            if mod == "video":
+                tok = VideoTokenizer(m.tubelet, m.patch, 3, D)
+                self._grid[mod] = tok.grid(d.num_frames, d.img_size, d.img_size)
+                self._input_shape[mod] = (3, d.num_frames, d.img_size, d.img_size)
+            else:
+                tok = SensorTokenizer(m.sensor_patches, d.sensor_len, SENSOR_CHANNELS, D, m.sensor_patch_mode)
+                self._grid[mod] = (m.sensor_patches,)
+                self._input_shape[mod] = (d.sensor_len, SENSOR_CHANNELS)
+            per_norm = tok.patch_dim // 3 if mod == "video" else tok.patch_dim  # values one mean/std covers
+            if m.norm_target and per_norm < 2:
+                raise ConfigError(
+                    f"model.norm_target needs at least 2 values per normalised patch; {mod} has {per_norm} "
+                    f"(raise model.patch / model.tubelet, or data.sensor_len / model.sensor_patches)"
+                )
+            self.tokenizers[mod] = tok
+            self.register_buffer(f"pos_embed_{mod}", sincos_1d(self.token_counts()[mod], D), persistent=False)
+        self.modality_embed = (
+            nn.ParameterDict({mod: nn.Parameter(torch.zeros(1, 1, D)) for mod in self.modalities})
+            if m.modality_embed
+            else None
+        )
+
+        # ------------------------------------------------------------------ encoder
+        dpr = drop_path_rates(m.drop_path, dims["depth"])
+        self.blocks = nn.ModuleList(Block(D, dims["num_heads"], m.mlp_ratio, drop_path=r) for r in dpr)
+        self.norm = nn.LayerNorm(D, eps=LN_EPS)
+        self.fc_norm = nn.LayerNorm(D, eps=LN_EPS)  # pooled features (one-shot stage); unused by the loss
+
+        # ------------------------------------------------------------------ decoders
+        sensors_hidden = cfg.mask.sensor_mask != "none"
+        self.decoded: tuple[str, ...] = tuple(
+            mod for mod in self.modalities if mod == "video" or sensors_hidden
+        )
+        if not self.decoded:
+            raise ConfigError(
+                "mask.sensor_mask='none' with no video in data.modalities: nothing is hidden to learn from"
+            )
+        self.encoder_to_decoder = nn.Linear(D, self.decoder_dim, bias=False)
+        self.decoders = nn.ModuleDict(
+            {
+                mod: ModalityDecoder(
+                    self.token_counts()[mod],
+                    self.decoder_dim,
+                    dims["decoder_depth"],
+                    dims["decoder_heads"],
+                    m.mlp_ratio,
+                    self.tokenizers[mod].patch_dim,
+                )
+                for mod in self.decoded
+            }
+        )
+
+        # Linear: xavier uniform; LayerNorm: (1, 0). The video Conv3d is set by its tokenizer.
+        self.apply(init_weights)
+        for dec in self.decoders.values():
+            init_token(dec.mask_token)
+        if self.modality_embed is not None:
+            for p in self.modality_embed.values():
+                init_token(p)
+
+    # ---------------------------------------------------------------------- sizes
+    def token_counts(self) -> dict[str, int]:
+        """{modality: N_m} tokens per sample."""
+        out = {}
+        for mod, g in self._grid.items():
+            n = 1
+            for s in g:
+                n *= s
+            out[mod] = n
+        return out
+
+    def token_grid(self, mod: str) -> tuple[int, ...]:
+        """Video: (T', H', W'); a sensor: (P,)."""
+        self._check_modality(mod)
+        return self._grid[mod]
+
+    def patch_dim(self, mod: str) -> int:
+        """Values per token of `mod` (P_m): tubelet*patch*patch*3 for video, s*3 for a sensor."""
+        self._check_modality(mod)
+        return self.tokenizers[mod].patch_dim
+
+    def param_count(self, trainable_only: bool = False) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+
+    def no_weight_decay(self) -> set[str]:
+        """Parameter names exempt from weight decay: biases, norm weights (all 1-D parameters), the mask
+        tokens and the modality embeddings. (Position tables are fixed buffers, not parameters.)"""
+        return {
+            n
+            for n, p in self.named_parameters()
+            if p.ndim <= 1 or n.endswith("mask_token") or n.startswith("modality_embed.")
+        }
+
+    # ---------------------------------------------------------------------- patches and targets
+    def patchify(self, mod: str, x: torch.Tensor) -> torch.Tensor:
+        """Raw input values per token: video (B, C, T, H, W) -> (B, N, P) in (p0 p1 p2 c) order;
+        a sensor (B, L, 3) -> (B, P_tokens, s*3) in its tokenizer's layout."""
+        self._check_modality(mod)
+        return self.tokenizers[mod].patchify(x)
+
+    def unpatchify(self, mod: str, patches: torch.Tensor) -> torch.Tensor:
+        """The exact inverse of `patchify`: (B, N, P) -> video (B, C, T, H, W) or sensor (B, L, 3)."""
+        self._check_modality(mod)
+        tok = self.tokenizers[mod]
+        return tok.unpatchify(patches, self._grid[mod]) if mod == "video" else tok.unpatchify(patches)
+
+    def target(self, mod: str, x: torch.Tensor, return_stats: bool = False):
+        """Reconstruction target for every token: (B, N, P) fp32 (see the module docstring).
+
+        With return_stats, also (mean, std), each (B, N, P) in the same layout, such that
+        `pred * std + mean` maps a prediction back to [0, 1] pixels (video) or raw sensor values
+        (mean 0, std 1 when cfg.model.norm_target is off).
+        """
+        self._check_modality(mod)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            x = x.float()
+            if mod == "video":
+                if self.video_norm == "imagenet":
+                    mean = x.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1, 1)
+                    std = x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1, 1)
+                    x = x * std + mean
+                tok = self.tokenizers[mod]
+                p0, p = tok.tubelet, tok.patch
+                v = rearrange(x, "b c (t p0) (h p1) (w p2) -> b (t h w) (p0 p1 p2) c", p0=p0, p1=p, p2=p)
+                mu, sd = self._patch_stats(v, dim=-2)
+                t = (v - mu) / sd
+                flat = lambda a: rearrange(a.expand_as(v), "b n p c -> b n (p c)")  # noqa: E731
+                t, mu, sd = flat(t), flat(mu), flat(sd)
+            else:
+                v = self.tokenizers[mod].patchify(x)
+                mu, sd = self._patch_stats(v, dim=-1)
+                t = (v - mu) / sd
+                mu, sd = mu.expand_as(v), sd.expand_as(v)
+        return (t, mu, sd) if return_stats else t
+
+    def _patch_stats(self, v: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.norm_target:
+            return torch.zeros_like(v.narrow(dim, 0, 1)), torch.ones_like(v.narrow(dim, 0, 1))
+        mu = v.mean(dim=dim, keepdim=True)
+        sd = v.var(dim=dim, unbiased=True, keepdim=True).sqrt() + TARGET_EPS
+        return mu, sd
+
+    # ---------------------------------------------------------------------- encoder
+    def _embed(self, mod: str, x: torch.Tensor) -> torch.Tensor:
+        """(B, ...) -> (B, N_m, D) tokens with positions (and the modality embedding)."""
+        t = self.tokenizers[mod](x)
+        t = t + getattr(self, f"pos_embed_{mod}").to(t.dtype)
+        if self.modality_embed is not None:
+            t = t + self.modality_embed[mod].to(t.dtype)
+        return t
+
+    def _run_encoder(self, inputs, index, return_attn):
+        """Visible tokens of all modalities through the blocks -> (B, S, D) pre-norm, counts, attn list."""
+        parts, counts = [], []
+        for mod, x in inputs.items():
+            t = self._embed(mod, x)
+            if index is not None and mod in index:
+                keep = index[mod][0]
+                t = torch.gather(t, 1, keep.unsqueeze(-1).expand(-1, -1, t.shape[-1]))  # (B, V_m, D)
+            parts.append(t)
+            counts.append(t.shape[1])
+        if sum(counts) == 0:
+            raise DataError("MultimodalMAE: the masks hide every token of every modality; nothing to encode")
+        h = torch.cat(parts, dim=1)
+        attn = [] if return_attn else None
+        for blk in self.blocks:
+            if return_attn:
+                h, a = blk(h, return_attn=True)
+                attn.append(a)
+            else:
+                h = blk(h)
+        return h, counts, attn
+
+    def encode(self, batch: dict, masks: dict | None = None, return_attn: bool = False) -> EncoderOutput:
+        """Encode the modalities of the model that are present in `batch` (any non-empty subset).
+
+        masks: None (all tokens) or {mod: (B, N_m) bool}, True = hidden; a modality without a mask keeps
+        all its tokens. return_attn: also the attention weights of every block (explicit path; slower).
+        """
+        mods = [mod for mod in self.modalities if mod in batch]
+        if not mods:
+            raise DataError(
+                f"MultimodalMAE.encode: the batch has none of the model's modalities "
+                f"{list(self.modalities)}; got keys {sorted(batch)}"
+            )
+        inputs, B = self._check_inputs(batch, mods)
+        index = None
+        if masks is not None:
+            ref = next(iter(inputs.values()))
+            masks, index = self._check_masks(masks, [m for m in mods if m in masks], B, ref)
+        h, counts, attn = self._run_encoder(inputs, index, return_attn)
+        pooled = self.fc_norm(h.mean(dim=1))
+        tokens = dict(zip(mods, self.norm(h).split(counts, dim=1)))
+        starts = [sum(counts[:i]) for i in range(len(counts))]
+        segments = {mod: (s, s + c) for mod, s, c in zip(mods, starts, counts)}
+        return EncoderOutput(tokens=tokens, pooled=pooled, attn=attn, segments=segments, masks=masks)
+
+    # ---------------------------------------------------------------------- forward
+    def forward(self, batch: dict, masks: dict) -> MAEOutput:
+        """Masked reconstruction loss.
+
+        batch: {mod: (B, C, T, H, W) video | (B, L, 3) sensor} for every modality of the model (other keys
+        such as 'label' are ignored); masks: {mod: (B, N_m) bool}, True = hidden (`masking.make_masks`).
+        """
+        missing = [mod for mod in self.modalities if mod not in batch]
+        if missing:
+            raise DataError(
+                f"MultimodalMAE.forward: batch lacks modalities {missing}; the model needs "
+                f"{list(self.modalities)} (use encode() for a subset)"
+            )
+        inputs, B = self._check_inputs(batch, self.modalities)
+        ref = next(iter(inputs.values()))
+        masks, index = self._check_masks(masks, self.modalities, B, ref, for_loss=True)
+
+        h, counts, _ = self._run_encoder(inputs, index, return_attn=False)
+        y = self.encoder_to_decoder(self.norm(h))  # (B, S, D_dec)
+        parts = dict(zip(self.modalities, y.split(counts, dim=1)))
+
+        pred, target, losses, weights = {}, {}, {}, {}
+        for mod in self.decoded:
+            keep, hide = index[mod]
+            p = self.decoders[mod](parts[mod], keep, hide)  # (B, H_m, P_m)
+            with torch.autocast(device_type=p.device.type, enabled=False):
+                t = self.target(mod, inputs[mod])
+                t = torch.gather(t, 1, hide.unsqueeze(-1).expand(-1, -1, t.shape[-1]))  # (B, H_m, P_m)
+                p = p.float()
+                losses[mod] = F.mse_loss(p, t)
+            pred[mod], target[mod] = p, t
+            weights[mod] = 1.0 if (mod == "video" or not self.has_video) else float(self.loss_hyper)
+        loss = sum(weights[mod] * losses[mod] for mod in self.decoded)
+        return MAEOutput(loss=loss, losses=losses, pred=pred, target=target, masks=masks, weights=weights)
+
+    # ---------------------------------------------------------------------- validation
+    def _check_modality(self, mod: str) -> None:
+        if mod not in self.modalities:
+            raise KeyError(f"MultimodalMAE: unknown modality {mod!r}; the model has {list(self.modalities)}")
+
+    def _check_inputs(self, batch: dict, mods) -> tuple[dict[str, torch.Tensor], int]:
+        inputs, B = {}, None
+        for mod in mods:
+            x = batch[mod]
+            want = self._input_shape[mod]
+            if not torch.is_tensor(x) or not x.is_floating_point():
+                got = f"{x.dtype}" if torch.is_tensor(x) else type(x).__name__
+                raise DataError(f"MultimodalMAE: batch[{mod!r}] must be a float tensor; got {got}")
+            if tuple(x.shape[1:]) != want or x.ndim != len(want) + 1:
+                raise DataError(
+                    f"MultimodalMAE: batch[{mod!r}] has shape {tuple(x.shape)}, expected "
+                    f"(B, {', '.join(map(str, want))}) from the config"
+                )
+            if B is not None and x.shape[0] != B:
+                raise DataError(f"MultimodalMAE: batch[{mod!r}] has batch size {x.shape[0]}, others have {B}")
+            B = x.shape[0]
+            inputs[mod] = x
+        return inputs, B
+
+    def _check_masks(self, masks, mods, B, ref: torch.Tensor, for_loss: bool = False):
+        """Check masks; -> ({mod: mask on ref's device}, {mod: (keep, hide) indices on ref's device})."""
+        out, index = {}, {}
+        counts = self.token_counts()
+        for mod in mods:
+            if mod not in masks:
+                raise DataError(
+                    f"MultimodalMAE.forward: no mask for modality {mod!r}; masks has {sorted(masks)}"
+                )
+            mk = masks[mod]
+            if not torch.is_tensor(mk) or mk.dtype != torch.bool:
+                raise DataError(f"MultimodalMAE: masks[{mod!r}] must be a bool tensor (True = hidden)")
+            if tuple(mk.shape) != (B, counts[mod]):
+                raise DataError(
+                    f"MultimodalMAE: masks[{mod!r}] has shape {tuple(mk.shape)}, "
+                    f"expected ({B}, {counts[mod]})"
+                )
+            n_hid = mk.sum(dim=1)
+            if B and not bool((n_hid == n_hid[0]).all()):
+                raise DataError(
+                    f"MultimodalMAE: masks[{mod!r}] hides a different number of tokens per sample"
+                )
+            if for_loss:
+                hid = int(n_hid[0]) if B else 0
+                if mod in self.decoded and hid == 0:
+                    raise DataError(
+                        f"MultimodalMAE.forward: masks[{mod!r}] hides nothing; there is nothing to predict"
+                    )
+                if mod not in self.decoded and hid > 0:
+                    raise DataError(
+                        f"MultimodalMAE.forward: masks[{mod!r}] hides tokens but the model has no "
+                        f"{mod} decoder (built with mask.sensor_mask='none')"
+                    )
+            keep, hide = mask_indices(mk)  # on the mask's device (usually the CPU: no sync)
+            out[mod] = mk.to(ref.device, non_blocking=True)
+            index[mod] = (keep.to(ref.device, non_blocking=True), hide.to(ref.device, non_blocking=True))
+        return out, index
+
+
+def build_mae(cfg) -> MultimodalMAE:
+    """The MultimodalMAE for `cfg` (validated)."""
+    return MultimodalMAE(cfg)
+
+
+def mean_predictor_loss(out: MAEOutput) -> dict[str, torch.Tensor]:
+    """The loss of predicting each hidden token's own mean, for the same targets and weights as `out`.
+
+    {mod: MSE, ..., "loss": weighted total}: the baseline the model loss should beat. For normalised targets
+    the per-token mean is 0, so this is the loss of predicting zeros, about 1 ((n-1)/n with unbiased std).
+    """
+    res: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        for mod, t in out.target.items():
+            t = t.float()
+            res[mod] = (t - t.mean(dim=-1, keepdim=True)).pow(2).mean()
+        res["loss"] = sum(out.weights[mod] * res[mod] for mod in out.target)
+    return res
