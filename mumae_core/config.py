@@ -47,6 +47,7 @@ class DataConfig:
     hold_out_users: bool = False  # HAPT: also make the test users disjoint
     num_workers: int = 0
     on_error: str = "raise"  # raise | skip
+    cache: str = "auto"  # auto (on when the decoded-frame cache fits in 4 GiB) | true | false
 
 
 @dataclass
@@ -196,6 +197,7 @@ class Config:
         _choice("data.sensor_norm", d.sensor_norm, ("zscore", "minmax"))
         _choice("data.video_norm", d.video_norm, ("imagenet", "none"))
         _choice("data.on_error", d.on_error, ("raise", "skip"))
+        _choice("data.cache", d.cache, ("auto", "true", "false"))
         if not d.modalities:
             raise ConfigError("data.modalities is empty: name at least one modality")
         if len(set(d.modalities)) != len(d.modalities):

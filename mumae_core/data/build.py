@@ -1,0 +1,186 @@
+"""Build the train / val / test datasets of a config (DESIGN.md §3, §5).
+
+For MMAct-layout data (synthact, mmact): train = trainlist clips minus the validation classes, val =
+trainlist clips of the validation classes (model selection), test = testlist clips (novel classes). Each
+dataset's labels are 0..n-1 over the sorted class names of that split. Z-score sensor statistics come from
+the train split only and are cached as JSON under `data_home()/cache/` (data roots may be read-only).
+
+Stages: "pretrain" reads the train split in random windows of `frame_stride` (val and test in centred
+windows); "oneshot" spreads every clip's frames over the whole clip, deterministically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+from mumae_core import runtime
+from mumae_core.config import Config
+from mumae_core.data.clips import SensorStats
+from mumae_core.data.mmact import MMActDataset, read_split
+from mumae_core.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+REPO_SPLITS = Path(__file__).resolve().parents[2] / "splits"
+CACHE_BUDGET_BYTES = 4 * 2**30  # cache="auto" keeps decoded frames in memory when they fit in this
+
+
+def dataset_root(cfg: Config) -> Path:
+    """cfg.data.root, or data_home()/synthact-<size> for SynthAct; raises if it does not exist."""
+    d = cfg.data
+    if d.root:
+        root = Path(d.root).expanduser()
+    elif d.dataset == "synthact":
+        root = runtime.data_home() / f"synthact-{d.synth_size}"
+    else:
+        raise ConfigError(
+            f"data.root is not set: point it at your {d.dataset} dataset (data.root=/path/to/it)"
+        )
+    if not root.is_dir():
+        hint = (
+            f"; generate it with `mumae synth --size {d.synth_size} --out {root}`"
+            if d.dataset == "synthact"
+            else ""
+        )
+        raise DataError(f"dataset root {root} does not exist{hint}")
+    return root
+
+
+def _class_list(dataset: str, root: Path, kind: str) -> list[str]:
+    for p in (REPO_SPLITS / dataset / f"{kind}_classes.txt", root / "splits" / f"{kind}_classes.txt"):
+        if p.is_file():
+            names = [ln.strip() for ln in p.read_text().splitlines() if ln.strip()]
+            if not names:
+                raise DataError(f"class list {p} is empty")
+            return names
+    raise DataError(f"no {kind}_classes.txt in {REPO_SPLITS / dataset} or {root / 'splits'}")
+
+
+def _split_file(dataset: str, root: Path, name: str) -> Path:
+    for p in (root / "splits" / name, REPO_SPLITS / dataset / name):
+        if p.is_file():
+            return p
+    raise DataError(f"split list {name} not found in {root / 'splits'} or {REPO_SPLITS / dataset}")
+
+
+def split_clips(cfg: Config, root: Path) -> dict[str, list[str]]:
+    """`{"train", "val", "test"}` -> `<class>/<clip>` entries, with the class-split checks."""
+    ds = cfg.data.dataset
+    base, novel, val = (_class_list(ds, root, k) for k in ("base", "novel", "val"))
+    if not set(val) <= set(base):
+        raise DataError(f"validation classes {sorted(set(val) - set(base))} are not base classes of {ds}")
+    if set(base) & set(novel):
+        raise DataError(f"{ds}: classes {sorted(set(base) & set(novel))} are both base and novel")
+    trainlist = read_split(_split_file(ds, root, f"trainlist{cfg.data.split}.txt"), known_classes=base)
+    testfile = _split_file(ds, root, f"testlist{cfg.data.split}.txt")
+    test = read_split(testfile, known_classes=set(base) | set(novel))
+    vs = set(val)
+    out = {
+        "train": [c for c in trainlist if c.split("/")[0] not in vs],
+        "val": [c for c in trainlist if c.split("/")[0] in vs],
+        "test": test,
+    }
+    overlap = {c.split("/")[0] for c in out["test"]} & {c.split("/")[0] for c in trainlist}
+    if overlap:
+        raise DataError(f"test split {testfile} shares classes {sorted(overlap)} with the train list")
+    return out
+
+
+def _stats_path(cfg: Config, root: Path, train_clips: list[str], sensors: tuple[str, ...]) -> Path:
+    key = json.dumps(
+        [str(root.resolve()), cfg.data.split, list(sensors), cfg.data.sensor_len, train_clips], sort_keys=True
+    )
+    h = hashlib.sha1(key.encode()).hexdigest()[:16]
+    return runtime.data_home() / "cache" / f"sensor_stats-{cfg.data.dataset}-{h}.json"
+
+
+def _cache_on(cache: bool | str, n_clips: int, frames_per_clip: int, img: int) -> bool:
+    if isinstance(cache, str) and cache != "auto":
+        return cache.lower() in ("true", "1", "yes", "on")  # the config stores "true" / "false"
+    if cache != "auto":
+        return bool(cache)
+    return n_clips * frames_per_clip * img * img * 3 <= CACHE_BUDGET_BYTES
+
+
+def build_datasets(
+    cfg: Config,
+    stage: str = "pretrain",
+    splits: tuple[str, ...] = ("train", "val", "test"),
+    cache: bool | str | None = None,
+    progress: bool = True,
+) -> dict:
+    """`{split: Dataset}` for the config's dataset.
+
+    stage: "pretrain" (train split in random `frame_stride` windows) | "oneshot" (frames spread over the
+    clip, deterministic). cache: True | False | "auto" (default: `cfg.data.cache` if the config has it, else
+    "auto": keep decoded frames in memory when the estimate for the split fits in 4 GiB).
+    """
+    if stage not in ("pretrain", "oneshot"):
+        raise ConfigError(f"build_datasets: stage must be 'pretrain' or 'oneshot'; got {stage!r}")
+    bad = [s for s in splits if s not in ("train", "val", "test")]
+    if bad:
+        raise ConfigError(f"build_datasets: unknown splits {bad}; choose from train, val, test")
+    d = cfg.data
+    if d.dataset == "hapt":
+        from mumae_core.data.hapt import hapt_datasets
+
+        return {k: v for k, v in hapt_datasets(cfg).items() if k in splits}
+    if d.dataset == "arrays":
+        raise ConfigError(
+            "data.dataset='arrays': build the datasets yourself with "
+            "mumae_core.data.arrays.ArrayDataset(data={modality: (N, L, C) array}, labels=...) and pass them "
+            "to the training functions (datasets=...)"
+        )
+    if d.dataset not in ("synthact", "mmact"):
+        raise ConfigError(f"data.dataset must be synthact, mmact, hapt or arrays; got {d.dataset!r}")
+
+    root = dataset_root(cfg)
+    clips = split_clips(cfg, root)
+    sensors = tuple(m for m in d.modalities if m != "video")
+    if cache is None:
+        cache = getattr(d, "cache", "auto")
+
+    def make(split: str, stats: SensorStats | None) -> MMActDataset:
+        entries = clips[split]
+        classes = sorted({c.split("/")[0] for c in entries})
+        if not entries:
+            raise DataError(f"{d.dataset} split {split!r} is empty under {root}")
+        random_windows = stage == "pretrain" and split == "train"
+        stride = d.frame_stride if stage == "pretrain" else 0
+        per_clip = 100 // max(stride, 1) if random_windows else d.num_frames  # ~3 s clips at 30 fps
+        if "video" in d.modalities:
+            use_cache = _cache_on(cache, len(entries), per_clip, d.img_size)
+        else:
+            use_cache = cache is not False  # sensor recordings only: a few kB per clip
+        return MMActDataset(
+            root, entries, classes, d.modalities, num_frames=d.num_frames, frame_stride=stride,
+            img_size=d.img_size, sensor_len=d.sensor_len, sensor_norm=d.sensor_norm, sensor_stats=stats,
+            video_norm=d.video_norm, on_error=d.on_error, train=random_windows, seed=cfg.pretrain.seed,
+            cache=use_cache,
+        )  # fmt: skip
+
+    stats = None
+    train_ds = None
+    if d.sensor_norm == "zscore" and sensors:
+        path = _stats_path(cfg, root, clips["train"], sensors)
+        if path.is_file():
+            stats = SensorStats.from_json(path)
+        else:
+            train_ds = make("train", None)
+            stats = train_ds.compute_sensor_stats(progress=progress)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            stats.to_json(tmp)
+            tmp.replace(path)
+            log.info("sensor statistics of the train split written to %s", path)
+    out = {}
+    for s in splits:
+        if s == "train" and train_ds is not None:
+            train_ds.set_sensor_stats(stats)
+            out[s] = train_ds
+        else:
+            out[s] = make(s, stats)
+    return out
