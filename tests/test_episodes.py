@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -149,9 +150,12 @@ def test_save_load_round_trip(tmp_path):
         load_episodes(tmp_path / "broken.json")
 
 
-def test_episode_path_format():
+def test_episode_path_format(monkeypatch):
+    monkeypatch.delenv("MUMAE_EPISODES_DIR", raising=False)
     p = episode_path("hapt", 5, 1, 2000, 1)
     assert p.parts[-3:] == ("splits", "hapt", "episodes_5w1s_2000_seed1.json")
+    monkeypatch.setenv("MUMAE_EPISODES_DIR", "/elsewhere")
+    assert episode_path("hapt", 5, 1, 2000, 1) == Path("/elsewhere/hapt/episodes_5w1s_2000_seed1.json")
     assert (
         episode_path("mmact", 5, 1, 100, 0, query=3, protocol="single").name
         == "episodes_5w1s_q3_single_100_seed0.json"

@@ -250,7 +250,16 @@ def episode_path(
     """
     tag = "" if query == 1 else f"_q{query}"
     tag += "" if protocol == "per_class" else f"_{protocol}"
-    return SPLITS_DIR / dataset / f"episodes_{way}w{shot}s{tag}_{n}_seed{seed}.json"
+    return episodes_root() / dataset / f"episodes_{way}w{shot}s{tag}_{n}_seed{seed}.json"
+
+
+def episodes_root() -> Path:
+    """Where saved episode lists live: the repository's splits/, or $MUMAE_EPISODES_DIR when set.
+
+    The test suite points the variable at a temporary folder so that test runs never write into splits/.
+    """
+    env = os.environ.get("MUMAE_EPISODES_DIR")
+    return Path(env) if env else SPLITS_DIR
 
 
 def labels_fingerprint(labels: Sequence[int], groups: Sequence[str] | None = None) -> str:

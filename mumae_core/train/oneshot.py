@@ -53,6 +53,16 @@ def dataset_name(cfg) -> str:
     return f"synthact-{d.synth_size}" if d.dataset == "synthact" else d.dataset
 
 
+def val_way(cfg, val_ds) -> int:
+    """Ways of a validation episode: oneshot.way, or fewer when the dataset has fewer validation classes.
+
+    HAPT has 12 classes in all; with 5 novel and 5 training classes only 2 are left for validation, so its
+    validation episodes are 2-way. Selection only needs a ranking of checkpoints, not a comparable number.
+    """
+    n_val = len(set(int(y) for y in val_ds.labels))
+    return max(2, min(cfg.oneshot.way, n_val))
+
+
 def check_split(ds, split: str, way: int, shot: int, query: int) -> None:
     """EpisodeError unless `ds` has >= way classes, each with >= shot + query clips."""
     counts = Counter(int(y) for y in ds.labels)
@@ -106,7 +116,8 @@ def check_inputs(cfg, datasets: dict, train: bool = True) -> None:
         both = sorted(set(datasets["train"].class_names) & set(datasets["val"].class_names))
         raise DataError(f"validation classes {both} are also training classes")
     for split in needed:
-        check_split(datasets[split], split, o.way, o.shot, o.query)
+        way = val_way(cfg, datasets[split]) if split == "val" else o.way
+        check_split(datasets[split], split, way, o.shot, o.query)
     if o.test_episodes < 2 or (train and o.val_episodes < 2):
         raise ConfigError(
             f"oneshot.test_episodes={o.test_episodes} and oneshot.val_episodes={o.val_episodes} must be >= 2 "
@@ -307,7 +318,8 @@ def train_oneshot(
         out.mkdir(parents=True, exist_ok=True)
     test_eps, test_path = _test_episodes(cfg, datasets["test"], out, test_episodes_path)
     val_eps = sample_episodes(
-        list(datasets["val"].labels), o.val_episodes, o.way, o.shot, o.query, o.query_protocol,
+        list(datasets["val"].labels), o.val_episodes, val_way(cfg, datasets["val"]), o.shot, o.query,
+        o.query_protocol,
         seed=o.episode_seed, groups=getattr(datasets["val"], "groups", None),
         class_names=list(datasets["val"].class_names),
     )  # fmt: skip
