@@ -1,0 +1,171 @@
+"""Checkpoints: atomic save, `weights_only=True` load, strict model loading with clear errors.
+
+A pretraining checkpoint is a dict:
+    model, optimizer, scaler     state dicts (model: the unwrapped MultimodalMAE, never the DDP wrapper)
+    step                         optimizer steps done
+    epoch, epoch_step            epoch of the next step and optimizer steps already done within it
+    steps_per_epoch, world_size  the data layout it was written under (resume checks them)
+    rng                          python / numpy / torch (/ cuda) RNG states of rank 0
+    config                       Config.to_dict()
+    elapsed, epoch_stats, format run bookkeeping
+
+Save writes a temp file in the same directory and renames it over the target (`os.replace`), so a run killed
+mid-write keeps the previous checkpoint. Load never runs pickled code (`torch.load(weights_only=True)`).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from mumae_core.config import Config
+from mumae_core.errors import CheckpointError
+
+FORMAT = 1
+LAST = "checkpoint-last.pt"
+FINAL = "checkpoint-final.pt"
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
+    """torch.save `state` to a temp file beside `path`, fsync, then os.replace over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def copy_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Atomic copy of a checkpoint file (temp file + rename)."""
+    dst = Path(dst)
+    tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """torch.load(path, weights_only=True); CheckpointError naming the file if it is missing or unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure is reported the same way
+        raise CheckpointError(f"checkpoint {path} cannot be read with weights_only=True: {e}") from e
+    if not isinstance(state, dict) or "model" not in state:
+        raise CheckpointError(f"checkpoint {path} is not a mumae checkpoint (no 'model' entry)")
+    return state
+
+
+def load_state_strict(model: nn.Module, state_dict: dict, source: str = "checkpoint") -> None:
+    """Load `state_dict` into `model` only if keys and shapes match exactly; otherwise load nothing and raise
+    CheckpointError listing the missing, unexpected and shape-mismatched keys."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    shapes = sorted(
+        f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in set(own) & set(state_dict)
+        if hasattr(state_dict[k], "shape") and tuple(state_dict[k].shape) != tuple(own[k].shape)
+    )
+    if missing or unexpected or shapes:
+        parts = [f"{source} does not match {type(model).__name__}; nothing was loaded."]
+        for name, keys in (
+            ("missing keys", missing),
+            ("unexpected keys", unexpected),
+            ("shape mismatches", shapes),
+        ):
+            if keys:
+                shown = ", ".join(keys[:20]) + (f", ... ({len(keys) - 20} more)" if len(keys) > 20 else "")
+                parts.append(f"{name} ({len(keys)}): {shown}")
+        raise CheckpointError("\n  ".join(parts))
+    model.load_state_dict(state_dict, strict=True)
+
+
+def find_checkpoint(run_dir_or_file: str | os.PathLike) -> Path:
+    """A checkpoint file itself, or in a run directory checkpoint-final.pt, else checkpoint-last.pt."""
+    p = Path(run_dir_or_file)
+    if p.is_file():
+        return p
+    if p.is_dir():
+        for name in (FINAL, LAST):
+            if (p / name).is_file():
+                return p / name
+        raise CheckpointError(f"run directory {p} has neither {FINAL} nor {LAST}")
+    raise CheckpointError(f"checkpoint path {p} does not exist")
+
+
+def load_mae(run_dir_or_file: str | os.PathLike, cfg: Config | None = None, map_location="cpu"):
+    """Build the MultimodalMAE a checkpoint was trained with and load its weights strictly.
+
+    cfg: the Config to build with; None = the run's config.json (beside the checkpoint), else the config
+    stored in the checkpoint. Returns (model in eval mode, cfg). Raises CheckpointError on any key or shape
+    mismatch (never a partial load).
+    """
+    from mumae_core.models.mae import build_mae
+    from mumae_core.train.runlog import CONFIG_FILE, read_config
+
+    path = find_checkpoint(run_dir_or_file)
+    state = load_checkpoint(path, map_location=map_location)
+    if cfg is None:
+        if (path.parent / CONFIG_FILE).is_file():
+            cfg = read_config(path.parent)
+        elif "config" in state:
+            cfg = Config.from_dict(state["config"])
+        else:
+            raise CheckpointError(f"{path}: no config.json beside it and no config inside; pass cfg=")
+    model = build_mae(cfg)
+    load_state_strict(model, state["model"], source=str(path))
+    model.eval()
+    return model, cfg
+
+
+# ---------------------------------------------------------------------- RNG state
+def rng_state() -> dict:
+    """python / numpy / torch (and CUDA) global RNG states in a weights_only-loadable form."""
+    np_state = np.random.get_state(legacy=False)
+    state = {
+        "python": random.getstate(),
+        "numpy": {
+            "bit_generator": np_state["bit_generator"],
+            "key": torch.from_numpy(np.asarray(np_state["state"]["key"]).astype(np.int64)),
+            "pos": int(np_state["state"]["pos"]),
+            "has_gauss": int(np_state["has_gauss"]),
+            "gauss": float(np_state["gauss"]),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Inverse of rng_state()."""
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    n = state["numpy"]
+    np.random.set_state(
+        {
+            "bit_generator": n["bit_generator"],
+            "state": {"key": n["key"].numpy().astype(np.uint32), "pos": n["pos"]},
+            "has_gauss": n["has_gauss"],
+            "gauss": n["gauss"],
+        }
+    )
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
