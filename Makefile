@@ -38,7 +38,7 @@ format: setup
 
 bench: setup
 	$(BIN)/mumae bench data --out reports/benchmarks/data.json
-	$(BIN)/mumae bench pretrain --out reports/benchmarks/pretrain.json
+	$(BIN)/mumae bench pretrain --profile all --out reports/benchmarks/pretrain.json
 	$(BIN)/mumae bench evaluate --out reports/benchmarks/evaluate.json
 
 clean:
