@@ -314,6 +314,14 @@ def _synthact_complete(root: Path, size: str, seed: int) -> bool:
         m = json.loads(meta.read_text())
     except ValueError:
         return False
+    from mumae_core.data.synthact.generate import VERSION
+
+    if m.get("generator_version") != VERSION:
+        print(
+            f"{root} was made by SynthAct {m.get('generator_version')}, not {VERSION}: regenerating",
+            flush=True,
+        )
+        return False
     if m.get("size") != size or m.get("seed") != seed:
         raise ConfigError(
             f"{root} holds SynthAct size={m.get('size')!r} seed={m.get('seed')}, not size={size!r} "

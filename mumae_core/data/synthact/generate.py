@@ -23,7 +23,7 @@ from .sensors import RATES, SENSORS, SIM_RATE, sensor_streams
 from .skeleton import ANGLES, J, Kinematics, Subject, forward, make_subject
 from .writer import clip_name, recording_name, sensor_path, video_path, write_csv, write_mp4
 
-VERSION = "1.0"
+VERSION = "1.1"  # 1.1: constant-QP H.264 (bit-exact decoded frames for a seed)
 FPS = 30
 SIZES = {
     "smoke": {"subjects": 2, "cameras": (1, 2), "sessions": 1, "resolution": 64, "duration_s": 1.5},
@@ -187,6 +187,7 @@ def generate(out, size: str = "default", seed: int = 0, workers: int | None = No
         raise ConfigError(f"synthact: unknown classes {unknown}")
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
+    (root / "synthact.json").unlink(missing_ok=True)  # written last: its presence marks a complete dataset
     tasks = [(str(root), int(seed), size, k, e, c) for c in classes for k in range(1, cfg["subjects"] + 1)
              for e in range(1, cfg["sessions"] + 1)]  # fmt: skip
     workers = min(len(tasks), workers or os.cpu_count() or 1)
