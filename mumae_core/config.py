@@ -92,8 +92,8 @@ class MaskConfig:
 class PretrainConfig:
     epochs: int = 20  # default profile: ~7 min on 2 CPU cores for SynthAct default (measured)
     batch_size: int = 32
-    # lr = base_lr * batch_size * accum_steps * world_size / 256. The reference's 1.5e-4 barely learns in the
-    # CPU budget (after 3 epochs the hidden-token loss equalled predicting the mean); the paper profile keeps it.
+    # lr = base_lr * batch_size * accum_steps * world_size / 256. The reference's 1.5e-4 barely learns in
+    # the CPU budget (after 3 epochs the hidden-token loss equalled predicting the mean); paper keeps it.
     base_lr: float = 1.5e-3
     min_lr: float = 1e-5  # scaled the same way
     warmup_epochs: float = 2
@@ -286,13 +286,24 @@ def _smoke() -> Config:
         profile="smoke",
         data=DataConfig(synth_size="smoke", num_frames=4, img_size=32, sensor_len=32, frame_stride=2),
         model=ModelConfig(
-            size="tiny", embed_dim=64, depth=2, num_heads=2, decoder_dim=32, decoder_depth=1,
-            decoder_heads=2, patch=16, tubelet=2, sensor_patches=8,
+            size="tiny",
+            embed_dim=64,
+            depth=2,
+            num_heads=2,
+            decoder_dim=32,
+            decoder_depth=1,
+            decoder_heads=2,
+            patch=16,
+            tubelet=2,
+            sensor_patches=8,
         ),
         mask=MaskConfig(video_ratio=0.75, sensor_ratio=0.75),
         pretrain=PretrainConfig(epochs=2, batch_size=8, warmup_epochs=1, ckpt_every=20, log_every=1),
         oneshot=OneShotConfig(
-            train_episodes=20, episodes_per_step=2, val_classes_eval_every=10, val_episodes=20,
+            train_episodes=20,
+            episodes_per_step=2,
+            val_classes_eval_every=10,
+            val_episodes=20,
             test_episodes=50,
         ),
     )
@@ -312,8 +323,13 @@ def _paper() -> Config:
             epochs=801, batch_size=32, warmup_epochs=40, ckpt_every=1000, log_every=50, base_lr=1.5e-4
         ),
         oneshot=OneShotConfig(
-            freeze="full", train_episodes=20000, episodes_per_step=32, lr=1e-4, val_episodes=1000,
-            test_episodes=10000, val_classes_eval_every=2000,
+            freeze="full",
+            train_episodes=20000,
+            episodes_per_step=32,
+            lr=1e-4,
+            val_episodes=1000,
+            test_episodes=10000,
+            val_classes_eval_every=2000,
         ),
     )
 

@@ -24,7 +24,12 @@ def test_paper_profile_matches_reference():
 def test_overrides_parse_types():
     cfg = get_config(
         "default",
-        ["data.modalities=video,gyro", "pretrain.clip_grad=1.5", "pretrain.betas=0.9,0.99", "model.modality_embed=false"],
+        [
+            "data.modalities=video,gyro",
+            "pretrain.clip_grad=1.5",
+            "pretrain.betas=0.9,0.99",
+            "model.modality_embed=false",
+        ],
     )
     assert cfg.data.modalities == ("video", "gyro")
     assert cfg.pretrain.clip_grad == 1.5 and cfg.pretrain.betas == (0.9, 0.99)

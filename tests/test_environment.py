@@ -1,8 +1,8 @@
 """environment.yml (conda) must list the same dependencies as pyproject.toml."""
 
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -24,8 +24,9 @@ def _conda_reqs() -> dict[str, Requirement]:
 
 def test_same_package_names():
     py, conda = _pyproject_reqs(), _conda_reqs()
-    assert set(py) == set(conda), (
-        f"only in pyproject: {sorted(set(py) - set(conda))}; only in environment.yml: {sorted(set(conda) - set(py))}"
+    only_py, only_conda = sorted(set(py) - set(conda)), sorted(set(conda) - set(py))
+    assert not only_py and not only_conda, (
+        f"only in pyproject: {only_py}; only in environment.yml: {only_conda}"
     )
 
 
@@ -35,9 +36,13 @@ def test_same_version_specs():
         if name == "torch":
             # environment.yml pins the CPU build the Makefile installs; it must satisfy pyproject's range.
             pinned = next(iter(conda[name].specifier)).version
-            assert req.specifier.contains(pinned), f"torch pin {pinned} outside pyproject range {req.specifier}"
+            assert req.specifier.contains(pinned), (
+                f"torch pin {pinned} outside pyproject range {req.specifier}"
+            )
         else:
-            assert str(req.specifier) == str(conda[name].specifier), f"{name}: {req.specifier} vs {conda[name].specifier}"
+            assert str(req.specifier) == str(conda[name].specifier), (
+                f"{name}: {req.specifier} vs {conda[name].specifier}"
+            )
 
 
 def test_makefile_pins_the_same_torch():

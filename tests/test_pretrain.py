@@ -144,7 +144,9 @@ def test_resume_with_another_config_is_an_error(tmp_path):
     pretrain(cfg, tmp_path, datasets=data, progress=False)
     old = cfg.pretrain.base_lr
     with pytest.raises(ConfigError, match=rf"pretrain.base_lr: checkpoint {old} vs now 0.0123"):
-        pretrain(_cfg("pretrain.epochs=1", "pretrain.base_lr=0.0123"), tmp_path, datasets=data, progress=False)
+        pretrain(
+            _cfg("pretrain.epochs=1", "pretrain.base_lr=0.0123"), tmp_path, datasets=data, progress=False
+        )
     # settings that do not change the numbers may differ
     pretrain(_cfg("pretrain.epochs=1", "pretrain.log_every=5"), tmp_path, datasets=data, progress=False)
 
