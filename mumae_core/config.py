@@ -120,7 +120,9 @@ class OneShotConfig:
     fusion_scope: str = "clip"  # clip (kit) | episode (reference, transductive)
     single_modality: str | None = None  # for fusion == "single"
     unimodal: str = "shared"  # shared (pretrained encoder on one modality) | scratch (reference)
-    freeze: str = "partial"  # frozen | partial (last blocks trainable) | full
+    # frozen (default: representations are encoded once and cached; fusion + head train) | partial (the last
+    # `trainable_blocks` encoder blocks train too) | full (the paper profile)
+    freeze: str = "frozen"
     trainable_blocks: int = 1  # for freeze == "partial"
     fusion_heads: int = 4
     train_episodes: int = 1000
