@@ -428,6 +428,12 @@ def oneshot_or_reuse(
     return res
 
 
+def single_modality_config(cfg, modality: str):
+    """The headline one-shot config restricted to one modality: R^m and the cross-attention fusion see only
+    `modality`, so the row has the same trainable capacity as the full model (a fair single-modality row)."""
+    return cfg.with_overrides({"data.modalities": modality}).validate()
+
+
 def checkpoint_tag(run_dir: str | os.PathLike | None) -> str:
     """Identifies a pretraining run's final weights (path + size + mtime); 'scratch' for None."""
     if run_dir is None:

@@ -122,6 +122,9 @@ def _execute(
             progress_bar=progress,
             cwd=str(src.parent),
             execution_timeout=timeout,
+            # stream the notebook's own output (generation, training bars) so long steps show progress
+            stdout_file=sys.stdout if progress else None,
+            stderr_file=sys.stderr if progress else None,
         )
         res.status = OK
     except PapermillExecutionError as e:

@@ -196,13 +196,13 @@ class ConcatFusion(Fusion):
 
 
 class MeanFusion(Fusion):
-    """Baseline: mean over present modalities of the mean-pooled features (projected when D_m != out_dim)."""
+    """Baseline: mean over present modalities of the mean-pooled, linearly projected features."""
 
     def __init__(self, dims: dict[str, int], out_dim: int):
         super().__init__(dims, out_dim)
-        self.proj = nn.ModuleDict(
-            {m: nn.Identity() if d == out_dim else nn.Linear(d, out_dim) for m, d in dims.items()}
-        )
+        # a trainable projection per modality even when D_m == out_dim: over a frozen encoder a baseline with
+        # no parameters cannot adapt at all, and would not be comparable to the trained fusions
+        self.proj = nn.ModuleDict({m: nn.Linear(d, out_dim) for m, d in dims.items()})
 
     def forward(self, rm: torch.Tensor | None, feats: dict[str, torch.Tensor]) -> torch.Tensor:
         self.attn = {}
@@ -211,7 +211,7 @@ class MeanFusion(Fusion):
 
 
 class SingleModalityFusion(Fusion):
-    """Baseline: one modality's mean-pooled features only (projected when D_m != out_dim)."""
+    """Baseline: one modality's mean-pooled features, linearly projected (no R^m)."""
 
     def __init__(self, mod: str, dims: dict[str, int], out_dim: int):
         if mod not in dims:
@@ -219,7 +219,7 @@ class SingleModalityFusion(Fusion):
         super().__init__({mod: dims[mod]}, out_dim)
         self.mod = mod
         d = dims[mod]
-        self.proj = nn.Identity() if d == out_dim else nn.Linear(d, out_dim)
+        self.proj = nn.Linear(d, out_dim)  # trainable even when d == out_dim (see MeanFusion)
 
     def forward(self, rm: torch.Tensor | None, feats: dict[str, torch.Tensor]) -> torch.Tensor:
         self.attn = {}
