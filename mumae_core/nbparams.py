@@ -72,6 +72,7 @@ PER_NOTEBOOK: dict[str, dict[str, Any]] = {
     "00_tour": dict(
         synth_size="smoke",  # the tour always uses the small dataset (< 1 minute on CPU)
         clip_index=0,
+        check_size={"smoke": "smoke", "default": "default", "paper": "default"},
     ),
     "01_pretrain": dict(
         dataset="synthact",
@@ -82,7 +83,7 @@ PER_NOTEBOOK: dict[str, dict[str, Any]] = {
         sensor_mask=None,
         sensor_ratio=None,  # None: the profile's
         model_size=None,
-        epochs={"smoke": 1, "default": 12, "paper": None},
+        epochs={"smoke": 1, "default": None, "paper": None},  # None: the profile's (default: 20)
         batch_size=None,
         lr=None,  # base_lr (scaled by batch / 256)
         run_name="mumae",
