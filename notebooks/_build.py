@@ -649,7 +649,8 @@ def ablate(dataset, run_dir):
         add("short-schedule reference", "full model, short schedule", oneshot("full", cfg, ref_dir), "full model, short schedule", short)
     ref_s = "full model, short schedule"
     if "sensor_mask" in P.groups:
-        for mode in ("independent", "none"):
+        # "none" hides no sensor token: only meaningful when video is there to be reconstructed
+        for mode in ("independent", "none") if "video" in mods else ("independent",):
             rd = variant(f"mask-{mode}", {"mask.sensor_mask": mode})
             c = nbparams.headline_oneshot_config(P, load_mae(rd)[1])
             add("sensor masking", f"sensor masking {mode}", oneshot("full", c, rd), ref_s, short)
