@@ -75,7 +75,8 @@ PER_NOTEBOOK: dict[str, dict[str, Any]] = {
         check_size={"smoke": "smoke", "default": "default", "paper": "default"},
     ),
     "01_pretrain": dict(
-        dataset="synthact",
+        dataset="synthact",  # or "mmact" with data_root = your MMAct copy (split 3 from splits/mmact/)
+        data_root=None,
         synth_size={"smoke": "smoke", "default": "default", "paper": "default"},
         modalities=None,  # None: all of the dataset's modalities
         video_mask=None,
@@ -349,6 +350,14 @@ def make_config(P: SimpleNamespace, dataset: str = "synthact", overrides: list[s
         size = getattr(P, "synth_size", None) or cfg.data.synth_size
         base["data.synth_size"] = size
         base["data.root"] = str(ensure_synthact(size, P.data_dir, seed=P.seed))
+    elif dataset == "mmact":
+        root = getattr(P, "data_root", None) or (find_input_dataset("mmact") if runtime.in_kaggle() else None)
+        if not root:
+            raise ConfigError(
+                "dataset='mmact' needs data_root = the folder of your MMAct copy (video/<class>/<clip>.mp4 "
+                "and <sensor>_clip/<class>/<recording>.csv); MMAct is licensed: the kit cannot download it"
+            )
+        base["data.root"] = str(root)
     cfg = cfg.with_overrides(base).with_overrides(overrides)
     return cfg.validate()
 

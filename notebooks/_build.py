@@ -41,6 +41,7 @@ from mumae_core.viz import style, tables
 
 P = nbparams.resolve({nb!r}, globals())
 torch.manual_seed(P.seed)
+plt.rcParams["figure.dpi"] = 64  # inline copies stay small (executed notebooks + HTML are committed reports)
 print({{k: v for k, v in vars(P).items()}})
 """
 
@@ -70,8 +71,10 @@ synthetic). In order: the clip's camera views and frames, its sensor channels, h
 vs random masking of the video, synchronized vs independent masking of the sensors, and one forward pass of a tiny
 MAE. Runs in well under a minute on a CPU.
 """),
-    params('synth_size = None     # the tour uses the small "smoke" SynthAct\nclip_index = None\n'
-           'check_size = None     # SynthAct size for the complementarity check (smoke; default in the report)\n'),
+    params(
+        'synth_size = None     # the tour uses the small "smoke" SynthAct\nclip_index = None\n'
+        "check_size = None     # SynthAct size for the complementarity check (smoke; default in the report)\n"
+    ),
     code(SETUP.format(nb="00_tour")),
     md("## The data: one clip, all its modalities\nThe smoke SynthAct is generated on first use (seconds)."),
     code("""
@@ -208,7 +211,8 @@ the hidden-token loss on held-out (validation-class) clips with the loss of pred
 `hapt=True` it also pretrains a sensor-only model on UCI HAPT (real smartphone recordings).
 """),
     params("""\
-dataset = None         # synthact
+dataset = None         # synthact | mmact (your licensed copy, split 3: set data_root)
+data_root = None       # MMAct layout root for dataset="mmact" (on Kaggle: found under /kaggle/input if None)
 synth_size = None
 modalities = None      # e.g. "video,acc_watch"; None: all of the dataset's
 video_mask = None      # tube | random

@@ -65,7 +65,7 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
 
 
-def save_figure(fig, figures_dir: str | os.PathLike, name: str, dpi: int = 110) -> Path:
+def save_figure(fig, figures_dir: str | os.PathLike, name: str, dpi: int = 90) -> Path:
     """Save `fig` as <figures_dir>/<name>.png (name made file-safe) and return the path."""
     d = Path(figures_dir)
     d.mkdir(parents=True, exist_ok=True)
