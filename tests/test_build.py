@@ -145,15 +145,21 @@ def test_hapt_branch_delegates(monkeypatch):
     assert build_datasets(cfg, splits=("val", "test")) == {"val": "V", "test": "hapt"}
 
 
-SMOKE = runtime.data_home() / "synthact-smoke"  # evaluated at import, before MUMAE_DATA is patched
+@pytest.fixture(scope="module")
+def synthact_smoke(tmp_path_factory):
+    """A SynthAct smoke dataset written by the real generator (seconds), in the MMAct layout."""
+    from mumae_core.data.synthact import generate
+
+    return generate(tmp_path_factory.mktemp("sa") / "smoke", size="smoke", seed=0, progress=False)
 
 
-@pytest.mark.skipif(not SMOKE.is_dir(), reason=f"no generated SynthAct smoke dataset at {SMOKE}")
-def test_builds_the_synthact_smoke_dataset():
+def test_builds_the_synthact_smoke_dataset(synthact_smoke):
+    SMOKE = synthact_smoke
     cfg = get_config("smoke", {"data.root": str(SMOKE)}).validate()
     out = build_datasets(cfg, progress=False)
     assert set(out["train"].class_names).isdisjoint(out["test"].class_names)
-    assert set(out["val"].class_names) <= {"closing", "jumping", "looking_around", "pocket_out", "throwing"}
+    assert set(out["val"].class_names) == {"closing", "jumping", "looking_around", "pocket_out", "throwing"}
+    assert len(out["train"].class_names) == 18 and len(out["test"].class_names) == 10
     s = out["train"][0]
     assert s["video"].shape == (3, cfg.data.num_frames, cfg.data.img_size, cfg.data.img_size)
     for m in cfg.sensor_modalities:
