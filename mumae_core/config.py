@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mumae_core.errors import ConfigError
+from mumae_core.masking import n_hidden
 
 MMACT_MODALITIES = ("video", "acc_phone", "acc_watch", "gyro", "orientation")
 HAPT_MODALITIES = ("acc", "gyro")
@@ -253,9 +254,9 @@ class Config:
         if self.has_video:
             n_sp = (d.img_size // m.patch) ** 2
             n_tok = n_sp * (d.num_frames // m.tubelet) if k.video_mask == "random" else n_sp
-            _ratio("mask.video_ratio", k.video_ratio, n_tok)
+            n_hidden(k.video_ratio, n_tok, param="mask.video_ratio")
         if self.sensor_modalities and k.sensor_mask != "none":
-            _ratio("mask.sensor_ratio", k.sensor_ratio, m.sensor_patches)
+            n_hidden(k.sensor_ratio, m.sensor_patches, param="mask.sensor_ratio")
 
         _positive("pretrain.epochs", p.epochs)
         _positive("pretrain.batch_size", p.batch_size)
@@ -411,12 +412,3 @@ def _choice(key: str, value: Any, options: tuple) -> None:
 def _positive(key: str, value: Any) -> None:
     if not isinstance(value, int) or value <= 0:
         raise ConfigError(f"{key} must be a positive integer; got {value!r}")
-
-
-def _ratio(key: str, ratio: float, n_tokens: int) -> None:
-    n_hidden = int(ratio * n_tokens)
-    if not 0 < n_hidden < n_tokens:
-        raise ConfigError(
-            f"{key}={ratio} over {n_tokens} tokens hides {n_hidden}: it must hide at least one token "
-            f"and leave at least one visible"
-        )

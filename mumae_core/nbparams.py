@@ -277,9 +277,9 @@ def write_metrics(path: str | os.PathLike, notebook: str, profile: str, **sectio
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = _clean(dict(notebook=notebook, profile=profile, **sections), "metrics")
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2))
-    tmp.replace(path)
+    from mumae_core.train.runlog import write_json_atomic
+
+    write_json_atomic(path, doc)  # _clean has already refused NaN / inf, naming the key
     return path
 
 
@@ -362,12 +362,11 @@ def make_config(P: SimpleNamespace, dataset: str = "synthact", overrides: list[s
     return cfg.validate()
 
 
-def _same_config(saved: dict, now: dict, free_sections: tuple[str, ...] = ()) -> list[str]:
+def _config_differences(saved: dict, now: dict, free_sections: tuple[str, ...]) -> list[str]:
+    """Differences that matter between a saved run's config and `now` (JSON round trip: tuples -> lists)."""
     from mumae_core.train.pretrain import config_differences
 
-    saved = {k: v for k, v in saved.items() if k not in free_sections}
-    now = {k: v for k, v in now.items() if k not in free_sections}
-    return config_differences(json.loads(json.dumps(saved)), json.loads(json.dumps(now)))
+    return config_differences(saved, json.loads(json.dumps(now)), free_sections=free_sections)
 
 
 def pretrain_or_reuse(cfg, run_dir: str | os.PathLike, progress: bool = True) -> dict:
@@ -381,7 +380,10 @@ def pretrain_or_reuse(cfg, run_dir: str | os.PathLike, progress: bool = True) ->
     run = Path(run_dir)
     cfg_file, summary = run / "config.json", run / "summary.json"
     if cfg_file.is_file():
-        diffs = _same_config(json.loads(cfg_file.read_text()).get("config", {}), cfg.to_dict())
+        from mumae_core.train.pretrain import RESUME_FREE_SECTIONS
+
+        saved_cfg = json.loads(cfg_file.read_text()).get("config", {})
+        diffs = _config_differences(saved_cfg, cfg.to_dict(), RESUME_FREE_SECTIONS)
         if not diffs and summary.is_file():
             print(f"reusing the finished pretraining run {run}", flush=True)
             return json.loads(summary.read_text())
@@ -416,7 +418,9 @@ def oneshot_or_reuse(
     if mfile.is_file() and tfile.is_file() and (wfile.is_file() or not keep_model):
         saved = json.loads(mfile.read_text())
         same = (
-            not _same_config(saved.get("config", {}), cfg.to_dict()) and json.loads(tfile.read_text()) == tag
+            # every section counts here, the one-shot settings included
+            not _config_differences(saved.get("config", {}), cfg.to_dict(), free_sections=())
+            and json.loads(tfile.read_text()) == tag
         )
         if same:
             print(f"reusing one-shot results in {out}", flush=True)
@@ -455,14 +459,6 @@ def checkpoint_tag(run_dir: str | os.PathLike | None) -> str:
     return f"{ck}:{st.st_size}:{int(st.st_mtime)}"
 
 
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """Rows of a JSON-lines file (metrics.jsonl); [] when it does not exist."""
-    p = Path(path)
-    if not p.is_file():
-        return []
-    return [json.loads(ln) for ln in p.read_text().splitlines() if ln.strip()]
-
-
 def oneshot_config(P: SimpleNamespace, run_cfg, overrides: list[str] | dict | None = None):
     """One-shot Config: the pretraining run's data / model / mask settings, the profile's one-shot section,
     the notebook's device and seed, P's one-shot parameters that are not None, then `overrides`."""
@@ -490,22 +486,15 @@ def oneshot_config(P: SimpleNamespace, run_cfg, overrides: list[str] | dict | No
 def clip_features(model, dataset, batch_size: int = 32, device: str = "cpu", limit: int | None = None):
     """Fused per-clip features of a one-shot model over `dataset`: (features (N, D) numpy, labels (N,))."""
     import numpy as np
-    import torch
-    from torch.utils.data import DataLoader
+    from torch.utils.data import Subset
 
-    from mumae_core.data.clips import collate
+    from mumae_core.train.featcache import encode_clips
 
     n = len(dataset) if limit is None else min(limit, len(dataset))
-    idx = list(range(n))
-    loader = DataLoader(torch.utils.data.Subset(dataset, idx), batch_size=batch_size, collate_fn=collate)
-    feats, labels = [], []
-    model.eval()
-    with torch.no_grad():
-        for b in loader:
-            x = {m: b[m].to(device) for m in model.modalities if m in b}
-            feats.append(model.clip_features(x).float().cpu().numpy())
-            labels.append(b["label"].numpy())
-    return np.concatenate(feats), np.concatenate(labels)
+    feats = encode_clips(
+        model, Subset(dataset, range(n)), batch_size=batch_size, device=device, progress=False
+    )
+    return feats.numpy(), np.asarray(dataset.labels[:n])
 
 
 def headline_oneshot_config(P: SimpleNamespace, run_cfg, overrides: list[str] | dict | None = None):

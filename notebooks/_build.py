@@ -230,6 +230,7 @@ hapt_run_name = None
 """),
     code(SETUP.format(nb="01_pretrain")),
     code("""
+from mumae_core.train.runlog import read_metrics
 from mumae_core.viz.results import plot_losses
 
 def overrides(epochs):
@@ -239,7 +240,7 @@ def overrides(epochs):
     return {k: v for k, v in o.items() if v is not None}
 
 def report_run(name, summary, run_dir, cfg):
-    recs = nbparams.read_jsonl(Path(run_dir) / "metrics.jsonl")
+    recs = read_metrics(run_dir)
     keys = ["loss"] + [k for k in recs[-1] if k.startswith("loss_")] if recs else ["loss"]
     val = summary.get("val_hidden_token_loss", {})
     base = {"val: predicting the mean": val["mean"]["total"]} if "mean" in val else None
@@ -325,10 +326,11 @@ hapt_run_name = None
     code("""
 from mumae_core.data.build import build_datasets
 from mumae_core.train.checkpoint import load_mae
+from mumae_core.train.runlog import read_config
 from mumae_core.viz.results import plot_accuracy_rows, plot_confusion, plot_embedding, plot_per_class
 
 run_dir = Path(P.runs_dir) / P.run_name
-_, run_cfg = load_mae(run_dir)
+run_cfg = read_config(run_dir)
 extra = {"data.modalities": P.modalities} if P.modalities else {}
 cfg = nbparams.headline_oneshot_config(P, run_cfg, extra)
 datasets = build_datasets(cfg, stage="oneshot")
@@ -387,7 +389,7 @@ if "model" in main:
     code("""
 if P.hapt:
     hapt_dir = Path(P.runs_dir) / P.hapt_run_name
-    _, hapt_run_cfg = load_mae(hapt_dir)
+    hapt_run_cfg = read_config(hapt_dir)
     cfg_h = nbparams.headline_oneshot_config(P, hapt_run_cfg)
     ds_h = build_datasets(cfg_h, stage="oneshot")
     hmods = list(cfg_h.data.modalities)
@@ -610,12 +612,13 @@ from mumae_core.data.build import build_datasets
 from mumae_core.data.episodes import load_episodes
 from mumae_core.stats import paired_difference
 from mumae_core.train.checkpoint import load_mae
+from mumae_core.train.runlog import read_config
 from mumae_core.train.oneshot import evaluate
 from mumae_core.viz.results import plot_accuracy_rows
 
 def ablate(dataset, run_dir):
     \"\"\"All rows of the selected groups for one dataset; returns the table rows.\"\"\"
-    _, run_cfg = load_mae(run_dir)
+    run_cfg = read_config(run_dir)
     cfg = nbparams.headline_oneshot_config(P, run_cfg)
     ds = build_datasets(cfg, stage="oneshot")
     mods = list(cfg.data.modalities)
@@ -656,20 +659,20 @@ def ablate(dataset, run_dir):
         # "none" hides no sensor token: only meaningful when video is there to be reconstructed
         for mode in ("independent", "none") if "video" in mods else ("independent",):
             rd = variant(f"mask-{mode}", {"mask.sensor_mask": mode})
-            c = nbparams.headline_oneshot_config(P, load_mae(rd)[1])
+            c = nbparams.headline_oneshot_config(P, read_config(rd))
             add("sensor masking", f"sensor masking {mode}", oneshot("full", c, rd), ref_s, short)
     if "mask_ratio" in P.groups:
         r = 0.75 if run_cfg.mask.video_ratio >= 0.9 else 0.9
         rd = variant(f"ratio-{r}", {"mask.video_ratio": r, "mask.sensor_ratio": r})
         add("mask ratio", f"mask ratio {r} (vs {run_cfg.mask.video_ratio})",
-            oneshot("full", nbparams.headline_oneshot_config(P, load_mae(rd)[1]), rd), ref_s, short)
+            oneshot("full", nbparams.headline_oneshot_config(P, read_config(rd)), rd), ref_s, short)
     if "sensor_patches" in P.groups and any(m != "video" for m in mods):
         other = "strided" if run_cfg.model.sensor_patch_mode == "contiguous" else "contiguous"
         rd = variant(f"patches-{other}", {"model.sensor_patch_mode": other})
-        add("sensor patches", f"{other} sensor patches", oneshot("full", nbparams.headline_oneshot_config(P, load_mae(rd)[1]), rd), ref_s, short)
+        add("sensor patches", f"{other} sensor patches", oneshot("full", nbparams.headline_oneshot_config(P, read_config(rd)), rd), ref_s, short)
     if "sensor_norm" in P.groups and any(m != "video" for m in mods):
         rd = variant("norm-minmax", {"data.sensor_norm": "minmax"})
-        c = nbparams.headline_oneshot_config(P, load_mae(rd)[1])
+        c = nbparams.headline_oneshot_config(P, read_config(rd))
         res = nbparams.oneshot_or_reuse(c, load_mae(rd)[0], build_datasets(c, stage="oneshot"),
                                         base / f"{rd.name}-oneshot-full", tag=nbparams.checkpoint_tag(rd))
         add("sensor normalisation", "per-clip min-max (vs dataset z-score)", res, ref_s, short)

@@ -168,3 +168,11 @@ def test_builds_the_synthact_smoke_dataset(synthact_smoke):
 
 def test_data_home_is_isolated(data_home):
     assert runtime.data_home() == data_home
+
+
+@pytest.mark.parametrize("setting, expected", [("false", False), ("true", True), ("auto", True)])
+def test_cache_setting_is_honoured_for_sensor_only_data(synthact_smoke, setting, expected):
+    over = {"data.root": str(synthact_smoke), "data.modalities": "acc_watch,gyro", "data.cache": setting}
+    cfg = get_config("smoke", over).validate()
+    ds = build_datasets(cfg, splits=("val",), progress=False)["val"]
+    assert ds.cache is expected

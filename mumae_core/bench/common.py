@@ -7,13 +7,13 @@ Every benchmark writes `reports/benchmarks/<name>.json` by default:
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from mumae_core import runtime
+from mumae_core.train.runlog import write_json_atomic
 
 BENCH_DIR = Path(__file__).resolve().parents[2] / "reports" / "benchmarks"
 
@@ -57,9 +57,7 @@ def write_report(name: str, results: dict, out: str | Path | None = None) -> Pat
         "machine": runtime.environment_info(),
         **results,
     }
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    tmp.replace(path)
+    write_json_atomic(path, payload)
     return path
 
 

@@ -97,9 +97,14 @@ def _stats_path(cfg: Config, root: Path, train_clips: list[str], sensors: tuple[
     return runtime.data_home() / "cache" / f"sensor_stats-{cfg.data.dataset}-{h}.json"
 
 
-def _cache_on(cache: bool | str, n_clips: int, frames_per_clip: int, img: int) -> bool:
+def _cache_setting(cache: bool | str) -> bool | str:
+    """True, False or "auto" from a bool or the config's string ("auto" | "true" | "false")."""
     if isinstance(cache, str) and cache != "auto":
-        return cache.lower() in ("true", "1", "yes", "on")  # the config stores "true" / "false"
+        return cache.lower() in ("true", "1", "yes", "on")
+    return cache if cache == "auto" else bool(cache)
+
+
+def _cache_on(cache: bool | str, n_clips: int, frames_per_clip: int, img: int) -> bool:
     if cache != "auto":
         return bool(cache)
     return n_clips * frames_per_clip * img * img * 3 <= CACHE_BUDGET_BYTES
@@ -140,8 +145,7 @@ def build_datasets(
     root = dataset_root(cfg)
     clips = split_clips(cfg, root)
     sensors = tuple(m for m in d.modalities if m != "video")
-    if cache is None:
-        cache = getattr(d, "cache", "auto")
+    cache = _cache_setting(getattr(d, "cache", "auto") if cache is None else cache)
 
     def make(split: str, stats: SensorStats | None) -> MMActDataset:
         entries = clips[split]

@@ -100,7 +100,6 @@ class OneShotModel(nn.Module):
         self.encoder_trainable: list[str] = []
         if encoder is not None:
             self.encoder_trainable = apply_freeze(encoder, cfg.oneshot.freeze, cfg.oneshot.trainable_blocks)
-        self.last_missing: list[str] = []
         self.train(self.training)  # puts a frozen encoder in eval mode
 
     @property
@@ -117,7 +116,6 @@ class OneShotModel(nn.Module):
     def representations(self, batch: dict) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
         """batch {mod: (B, ...)} -> (R^m (B, D) or None, {mod: (B, N_m, D_m)}) over the modalities present."""
         present = [m for m in self.modalities if m in batch]
-        self.last_missing = [m for m in self.modalities if m not in batch]
         if not present:
             raise DataError(
                 f"OneShotModel: the batch has none of the modalities {list(self.modalities)}; "

@@ -114,7 +114,7 @@ def unused_parameters(model: nn.Module, cfg: Config, device: torch.device) -> li
         for m in d.modalities
     }
     batch = {m: torch.randn(1, *s, generator=g).to(device) for m, s in shape.items()}
-    masks = {m: v.to(device) for m, v in make_masks(cfg, 1, g).items()}
+    masks = make_masks(cfg, 1, g)  # CPU masks (the model moves them)
     state = torch.get_rng_state()
     model(batch, masks).loss.backward()
     torch.set_rng_state(state)
@@ -145,12 +145,18 @@ def _flat(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def config_differences(saved: dict, now: dict) -> list[str]:
-    """'key: checkpoint X vs now Y' for every key that matters for pretraining and differs."""
+def config_differences(
+    saved: dict, now: dict, free_sections: tuple[str, ...] = RESUME_FREE_SECTIONS
+) -> list[str]:
+    """'key: checkpoint X vs now Y' for every key that matters and differs.
+
+    Keys in RESUME_FREE_KEYS (device, logging) never matter; whole `free_sections` are skipped too (the
+    default, for resuming pretraining: the one-shot section). One-shot reuse passes () to compare everything.
+    """
     a, b = _flat(saved), _flat(now)
     diffs = []
     for k in sorted(set(a) | set(b)):
-        if k in RESUME_FREE_KEYS or k.split(".")[0] in RESUME_FREE_SECTIONS:
+        if k in RESUME_FREE_KEYS or k.split(".")[0] in free_sections:
             continue
         if a.get(k, "<absent>") != b.get(k, "<absent>"):
             diffs.append(f"{k}: checkpoint {a.get(k, '<absent>')!r} vs now {b.get(k, '<absent>')!r}")
@@ -345,9 +351,9 @@ class _Run:
 
         g = torch.Generator()
         g.manual_seed(derive_seed(*seed_parts))
-        return {
-            m: v.to(self.device, non_blocking=True) for m, v in make_masks(self.cfg, batch_size, g).items()
-        }
+        # kept on the CPU: the model checks them and builds gather indices there without device syncs,
+        # then moves them to the input's device itself
+        return make_masks(self.cfg, batch_size, g)
 
     # ------------------------------------------------------------------ training
     def run(self) -> dict:

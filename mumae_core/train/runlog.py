@@ -102,10 +102,6 @@ def write_summary(run_dir: str | os.PathLike, summary: dict) -> None:
     write_json_atomic(Path(run_dir) / SUMMARY_FILE, summary)
 
 
-def read_summary(run_dir: str | os.PathLike) -> dict:
-    return json.loads((Path(run_dir) / SUMMARY_FILE).read_text())
-
-
 def _jsonable(obj: Any) -> Any:
     """Tuples -> lists, non-finite floats -> None (JSON has no NaN), tensors/numpy scalars -> python."""
     if isinstance(obj, dict):
