@@ -85,14 +85,18 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def git_commit(cwd: str | os.PathLike | None = None) -> str | None:
-    """The current git commit of the kit's checkout (with '+dirty' if modified), or None."""
+    """The kit's git commit; '+dirty' when tracked code outside reports/ is modified."""
     cwd = cwd or Path(__file__).resolve().parent.parent
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True, text=True
+            # generated reports are outputs, not code: rewriting them does not make the code dirty
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)reports"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
         ).stdout.strip()
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
