@@ -19,10 +19,9 @@ from typing import Any
 
 from mumae_core.errors import ConfigError
 from mumae_core.masking import n_hidden
+from mumae_core.modalities import HAPT_MODALITIES, MMACT_MODALITIES, SENSOR_CHANNELS, has_video, sensors
 
-MMACT_MODALITIES = ("video", "acc_phone", "acc_watch", "gyro", "orientation")
-HAPT_MODALITIES = ("acc", "gyro")
-SENSOR_CHANNELS = 3  # every sensor stream is (L, 3)
+__all__ = ["HAPT_MODALITIES", "MMACT_MODALITIES", "SENSOR_CHANNELS"]  # re-exported for older imports
 
 # encoder dim / depth / heads, decoder dim / depth / heads
 MODEL_SIZES: dict[str, dict[str, int]] = {
@@ -188,11 +187,11 @@ class Config:
     # ------------------------------------------------------------------ validation
     @property
     def sensor_modalities(self) -> tuple[str, ...]:
-        return tuple(m for m in self.data.modalities if m != "video")
+        return sensors(self.data.modalities)
 
     @property
     def has_video(self) -> bool:
-        return "video" in self.data.modalities
+        return has_video(self.data.modalities)
 
     def validate(self) -> Config:
         """Check every value before any work starts; raise ConfigError naming the parameter."""
