@@ -33,7 +33,7 @@ def _cmd_evaluate(a: argparse.Namespace) -> None:
 def _cmd_report(a: argparse.Namespace) -> None:
     from mumae_core.report import run_report
 
-    code = run_report(profile=a.profile, out=a.out, only=a.only)
+    code = run_report(profile=a.profile, out=a.out, only=a.only, overrides=a.set)
     if code:
         sys.exit(code)
 
@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--profile", default="default")
     s.add_argument("--out", default=None)
     s.add_argument("--only", action="append", default=None, help="run only these notebooks (e.g. 00_tour)")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="overrides for every notebook")
     s.set_defaults(func=_cmd_report)
 
     s = sub.add_parser("bench", help="speed and memory benchmarks -> reports/benchmarks/")

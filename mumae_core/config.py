@@ -125,17 +125,48 @@ class OneShotConfig:
     freeze: str = "frozen"
     trainable_blocks: int = 1  # for freeze == "partial"
     fusion_heads: int = 4
-    train_episodes: int = 1000
+    train_episodes: int = 300
     episodes_per_step: int = 4
     lr: float = 1e-3
     weight_decay: float = 0.01
     val_classes_eval_every: int = 100  # episodes between validation-class evaluations
-    val_episodes: int = 200
-    test_episodes: int = 2000
+    val_episodes: int = 100
+    test_episodes: int = 1000  # the saved lists splits/<dataset>/episodes_5w1s_1000_seed1.json
     episode_seed: int = 1
     amp: str = "auto"
     device: str = "auto"
     seed: int = 0
+
+
+ABLATION_GROUPS = (
+    "sensor_mask",
+    "mask_ratio",
+    "pretraining",
+    "fusion",
+    "sensor_patches",
+    "fusion_scope",
+    "sensor_norm",
+    "missing",
+)
+
+
+@dataclass
+class ReportConfig:
+    """What the report notebooks run beyond the experiment itself: the tour, extra rows, plots, ablations."""
+
+    tour_size: str = "smoke"  # SynthAct size the tour (00) shows: seconds to generate
+    check_size: str = "default"  # SynthAct size of the tour's complementarity check
+    hapt: bool = True  # also run the sensor-only rows on UCI HAPT (01, 02, 05)
+    headline_rows: tuple[str, ...] = (
+        "full",
+        "scratch",
+        "single",
+    )  # 02: pretrained, random init, one modality
+    recon_clips: int = 3  # held-out clips drawn in 03
+    attention_clips: int = 2  # test clips drawn in 04
+    embedding_clips: int = 400  # test clips in 02's PCA plot of fused features
+    ablation_epochs: int = 3  # pretraining epochs of the ablation rows that need their own pretraining
+    ablation_groups: tuple[str, ...] = ABLATION_GROUPS  # which groups of mumae_core.ablations.ROWS 05 runs
 
 
 @dataclass
@@ -146,6 +177,7 @@ class Config:
     mask: MaskConfig = field(default_factory=MaskConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     oneshot: OneShotConfig = field(default_factory=OneShotConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
     # ------------------------------------------------------------------ serialisation
     def to_dict(self) -> dict[str, Any]:
@@ -174,8 +206,7 @@ class Config:
         cfg.profile = self.profile
         if not overrides:
             return cfg
-        items = overrides.items() if isinstance(overrides, dict) else (_split_override(o) for o in overrides)
-        for key, value in items:
+        for key, value in _override_items(overrides):
             if "." not in key:
                 raise ConfigError(f"override {key!r} must look like section.key=value")
             section, name = key.split(".", 1)
@@ -195,7 +226,7 @@ class Config:
 
     def validate(self) -> Config:
         """Check every value before any work starts; raise ConfigError naming the parameter."""
-        d, m, k, p, o = self.data, self.model, self.mask, self.pretrain, self.oneshot
+        d, m, k, p, o, r = self.data, self.model, self.mask, self.pretrain, self.oneshot, self.report
         _choice("data.dataset", d.dataset, ("synthact", "mmact", "hapt", "arrays"))
         _choice("data.synth_size", d.synth_size, ("smoke", "default"))
         _choice("data.sensor_norm", d.sensor_norm, ("zscore", "minmax"))
@@ -279,6 +310,21 @@ class Config:
             _positive(f"oneshot.{name}", getattr(o, name))
         if o.way < 2:
             raise ConfigError(f"oneshot.way must be >= 2; got {o.way}")
+
+        _choice("report.tour_size", r.tour_size, ("smoke", "default"))
+        _choice("report.check_size", r.check_size, ("smoke", "default"))
+        bad_rows = [x for x in r.headline_rows if x not in ("full", "scratch", "single")]
+        if bad_rows:
+            raise ConfigError(
+                f"report.headline_rows: unknown rows {bad_rows}; choose from full, scratch, single"
+            )
+        bad_groups = [g for g in r.ablation_groups if g not in ABLATION_GROUPS]
+        if bad_groups:
+            raise ConfigError(
+                f"report.ablation_groups: unknown groups {bad_groups}; known: {list(ABLATION_GROUPS)}"
+            )
+        for name in ("recon_clips", "attention_clips", "embedding_clips", "ablation_epochs"):
+            _positive(f"report.{name}", getattr(r, name))
         return self
 
 
@@ -300,13 +346,23 @@ def _smoke() -> Config:
             sensor_patches=8,
         ),
         mask=MaskConfig(video_ratio=0.75, sensor_ratio=0.75),
-        pretrain=PretrainConfig(epochs=2, batch_size=8, warmup_epochs=1, ckpt_every=20, log_every=1),
+        pretrain=PretrainConfig(epochs=1, batch_size=8, warmup_epochs=1, ckpt_every=20, log_every=1),
         oneshot=OneShotConfig(
-            train_episodes=20,
+            train_episodes=8,
             episodes_per_step=2,
-            val_classes_eval_every=10,
-            val_episodes=20,
-            test_episodes=50,
+            val_classes_eval_every=2,
+            val_episodes=10,
+            test_episodes=20,
+        ),
+        report=ReportConfig(
+            check_size="smoke",
+            hapt=False,
+            headline_rows=("full", "scratch"),
+            recon_clips=1,
+            attention_clips=1,
+            embedding_clips=100,
+            ablation_epochs=1,
+            ablation_groups=("sensor_norm", "pretraining", "fusion", "missing"),
         ),
     )
 
@@ -333,30 +389,58 @@ def _paper() -> Config:
             test_episodes=10000,
             val_classes_eval_every=2000,
         ),
+        report=ReportConfig(attention_clips=3, ablation_epochs=200),
     )
 
 
 PROFILES = {"smoke": _smoke, "default": _default, "paper": _paper}
 
+# Settings that differ by dataset within a profile, applied whenever data.dataset is switched to that dataset
+# (by `get_config(..., ["data.dataset=hapt"])` as by `for_dataset`): HAPT is sensor-only and small, so the
+# default profile pretrains it for fewer epochs (1710 steps, about 80 s on 2 CPU cores).
+DATASET_SETTINGS: dict[tuple[str, str], dict[str, Any]] = {
+    ("default", "hapt"): {"pretrain.epochs": 10},
+}
+
 
 def get_config(profile: str = "default", overrides: list[str] | dict[str, Any] | None = None) -> Config:
-    """The named profile with overrides applied (not yet validated: call .validate())."""
+    """The named profile with overrides applied (not yet validated: call .validate()).
+
+    Overrides apply in order; `data.dataset=X` switches to dataset X where it stands (`for_dataset`: X's
+    modality set and DATASET_SETTINGS), so the CLI's `--set data.dataset=hapt` and a notebook's
+    `overrides=["data.dataset=hapt"]` build the same config.
+    """
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
-    return PROFILES[profile]().with_overrides(overrides)
+    cfg = PROFILES[profile]()
+    for key, value in _override_items(overrides):
+        if key == "data.dataset":
+            cfg = for_dataset(cfg, str(value).strip())
+        else:
+            cfg = cfg.with_overrides([(key, value)])
+    return cfg
 
 
 def for_dataset(cfg: Config, dataset: str) -> Config:
-    """Switch a config to another dataset, fixing the modality set (e.g. HAPT: acc, gyro)."""
+    """Switch a config to another dataset: its modality set (HAPT: acc, gyro) and DATASET_SETTINGS."""
     out = cfg.with_overrides({"data.dataset": dataset})
     if dataset == "hapt":
         out.data.modalities = HAPT_MODALITIES
     elif dataset in ("synthact", "mmact") and not set(out.data.modalities) <= set(MMACT_MODALITIES):
         out.data.modalities = MMACT_MODALITIES
-    return out
+    return out.with_overrides(DATASET_SETTINGS.get((cfg.profile, dataset)))
 
 
 # ---------------------------------------------------------------------- helpers
+def _override_items(overrides) -> list[tuple[str, Any]]:
+    """'section.key=value' strings, a {key: value} dict or (key, value) pairs -> [(key, value)] in order."""
+    if not overrides:
+        return []
+    if isinstance(overrides, dict):
+        return list(overrides.items())
+    return [o if isinstance(o, tuple) else _split_override(o) for o in overrides]
+
+
 def _split_override(s: str) -> tuple[str, str]:
     if "=" not in s:
         raise ConfigError(f"override {s!r} must look like section.key=value")

@@ -123,9 +123,27 @@ def environment_info() -> dict:
     return info
 
 
+KAGGLE_INPUT = Path("/kaggle/input")  # read-only attached datasets
+KAGGLE_WORKING = Path("/kaggle/working")  # writable
+
+
 def in_kaggle() -> bool:
     """True inside a Kaggle kernel (KAGGLE_KERNEL_RUN_TYPE is set there)."""
     return "KAGGLE_KERNEL_RUN_TYPE" in os.environ
+
+
+def find_kaggle_input(name: str, input_root: Path = KAGGLE_INPUT) -> Path | None:
+    """A read-only copy of dataset folder `name` (e.g. 'synthact-default') attached under /kaggle/input."""
+    if not input_root.is_dir():
+        return None
+    for cand in [
+        input_root / name,
+        *sorted(input_root.glob(f"*/{name}")),
+        *sorted(input_root.glob(f"*/*/{name}")),
+    ]:
+        if cand.is_dir():
+            return cand
+    return None
 
 
 def data_home() -> Path:

@@ -15,6 +15,9 @@ RUFF = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.whi
 @pytest.mark.parametrize("args", [["check"], ["format", "--check"]])
 def test_ruff(args):
     r = subprocess.run(
-        [RUFF, *args, "mumae_core", "tests", "notebooks/_build.py"], cwd=ROOT, capture_output=True, text=True
+        [RUFF, *args, "mumae_core", "tests", "benchmarks", "notebooks"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert r.returncode == 0, r.stdout + r.stderr

@@ -1,83 +1,68 @@
-"""The six notebooks: committed without outputs with a `parameters` cell, in sync with notebooks/_build.py,
-and each one executes in the smoke profile (papermill, in order, sharing one temp data / runs / report
-dir) and writes its metrics JSON and at least one figure.
+"""The notebooks: jupytext percent-format sources (`notebooks/<nb>.py`) with one `parameters` cell, that
+round-trip through JupyterLab's paired .ipynb, and that each execute in the smoke profile (papermill, in
+order, sharing one temp data / runs / report dir) and write their metrics JSON and at least one figure.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
+import subprocess
 import time
 from pathlib import Path
 
+import jupytext
 import nbformat
 import pytest
 
-from mumae_core import nbparams
-from mumae_core.report import pick_kernel
+from mumae_core import notebook
+from mumae_core.report import build_notebook, pick_kernel
 
 ROOT = Path(__file__).resolve().parent.parent
 NB_DIR = ROOT / "notebooks"
-PRESENT = [nb for nb in nbparams.NOTEBOOKS if (NB_DIR / f"{nb}.ipynb").is_file()]
-
-# What each notebook needs from the rest of the kit; it is skipped (with the reason) while one is absent.
-NEEDS = {
-    "00_tour": (
-        "mumae_core.data.synthact",
-        "mumae_core.data.build",
-        "mumae_core.masking",
-        "mumae_core.models.mae",
-    ),
-    "01_pretrain": ("mumae_core.train.pretrain", "mumae_core.train.checkpoint"),
-    "02_one_shot": ("mumae_core.train.oneshot", "mumae_core.stats", "mumae_core.models.oneshot"),
-    "03_reconstructions": ("mumae_core.train.checkpoint",),
-    "04_attention_maps": ("mumae_core.models.fusion", "mumae_core.train.oneshot"),
-    "05_ablations": ("mumae_core.stats", "mumae_core.train.oneshot", "mumae_core.data.episodes"),
-}
-SPLIT_FILES = [ROOT / "splits" / "synthact" / f"{k}_classes.txt" for k in ("base", "novel", "val")]
 
 
-def _missing(nb: str) -> list[str]:
-    miss = [m for m in NEEDS.get(nb, ()) if importlib.util.find_spec(m) is None]
-    miss += [str(p.relative_to(ROOT)) for p in SPLIT_FILES if not p.is_file()]
-    return miss
+def _source(nb: str) -> Path:
+    return NB_DIR / f"{nb}.py"
 
 
-def test_notebooks_present():
-    assert PRESENT, "no notebooks in notebooks/"
-    extra = sorted(p.stem for p in NB_DIR.glob("*.ipynb") if p.stem not in nbparams.NOTEBOOKS)
-    assert not extra, f"notebooks not run by the report: {extra}"
+def test_every_notebook_has_a_source_and_no_other_exists():
+    missing = [nb for nb in notebook.NOTEBOOKS if not _source(nb).is_file()]
+    assert not missing, f"notebooks without a source: {missing}"
+    extra = sorted(p.stem for p in NB_DIR.glob("*.py") if p.stem not in notebook.NOTEBOOKS)
+    assert not extra, f"notebook sources the report does not run: {extra}"
+    assert not (NB_DIR / "_build.py").exists()
 
 
-@pytest.mark.parametrize("nb", PRESENT)
-def test_committed_clean_with_parameters_cell(nb):
-    book = nbformat.read(str(NB_DIR / f"{nb}.ipynb"), as_version=4)
-    assert book.metadata["kernelspec"]["name"] == "python3"
-    for i, c in enumerate(book.cells):
-        if c.cell_type == "code":
-            assert not c.outputs and c.execution_count is None, f"{nb}: cell {i} has outputs (strip them)"
+@pytest.mark.parametrize("nb", notebook.NOTEBOOKS)
+def test_source_has_one_parameters_cell_and_the_kit_kernel(nb):
+    book = jupytext.read(str(_source(nb)))
+    assert book.metadata["kernelspec"]["name"] == "mumae"
     tagged = [c for c in book.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, f"{nb}: needs exactly one cell tagged 'parameters'"
-    # every parameter the report passes that the notebook declares must be a plain assignment there
-    for name in ("profile", "out_dir", "figures_dir", "metrics_path", "seed"):
-        assert f"{name} =" in tagged[0].source, f"{nb}: parameters cell lacks {name}"
+    assigned = {ln.split("=")[0].strip() for ln in tagged[0].source.splitlines() if "=" in ln}
+    assert set(notebook.PARAMETERS) <= assigned, (
+        f"{nb}: parameters cell lacks {set(notebook.PARAMETERS) - assigned}"
+    )
+    assert all(not c.get("outputs") for c in book.cells if c.cell_type == "code")
 
 
-def test_notebooks_match_build_script(tmp_path, monkeypatch):
-    sys.path.insert(0, str(NB_DIR))
-    try:
-        import _build
-    finally:
-        sys.path.remove(str(NB_DIR))
-    monkeypatch.setattr(_build, "HERE", tmp_path)
-    for path in _build.build():
-        fresh = nbformat.read(str(path), as_version=4)
-        committed = nbformat.read(str(NB_DIR / path.name), as_version=4)
-        assert [c.source for c in fresh.cells] == [c.source for c in committed.cells], (
-            f"{path.name} differs from notebooks/_build.py: run `python notebooks/_build.py`"
-        )
+@pytest.mark.parametrize("nb", notebook.NOTEBOOKS)
+def test_a_notebook_saved_from_jupyterlab_round_trips(nb, tmp_path):
+    """JupyterLab (with jupytext) saves the paired .ipynb with outputs and rewrites the .py: the .py must come
+    back identical, and the .ipynb is ignored by git and ruff, so a save cannot break `make test`."""
+    book = jupytext.read(str(_source(nb)))
+    for c in book.cells:
+        if c.cell_type == "code":
+            c.outputs = [nbformat.v4.new_output("stream", name="stdout", text="an output\n")]
+            c.execution_count = 1
+    saved = tmp_path / f"{nb}.ipynb"
+    nbformat.write(book, str(saved))
+    again = jupytext.writes(jupytext.read(str(saved)), fmt="py:percent")
+    versionless = lambda t: [ln for ln in t.splitlines() if "jupytext_version" not in ln]  # noqa: E731
+    assert versionless(again) == versionless(_source(nb).read_text()), f"{nb}: the .py changes when saved"
+    ignored = subprocess.run(["git", "check-ignore", "-q", f"notebooks/{nb}.ipynb"], cwd=ROOT)
+    assert ignored.returncode == 0, "notebooks/*.ipynb must be git-ignored (they are built or saved by Lab)"
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -88,7 +73,7 @@ def smoke_env(tmp_path_factory):
     data, runs, out = root / "data", root / "runs", root / "report"
     old = os.environ.get("MUMAE_DATA")
     os.environ["MUMAE_DATA"] = str(data)  # the kernels inherit it
-    state = {"data": data, "runs": runs, "out": out, "done": {}, "kernel": pick_kernel()}
+    state = {"root": root, "data": data, "runs": runs, "out": out, "done": {}, "kernel": pick_kernel()}
     yield state
     if old is None:
         os.environ.pop("MUMAE_DATA", None)
@@ -102,17 +87,18 @@ def _execute(nb: str, env: dict) -> tuple[str, float]:
 
     if nb in env["done"]:
         return env["done"][nb]
-    for dep in nbparams.DEPENDS.get(nb, ()):
+    for dep in notebook.DEPENDS.get(nb, ()):
         status, _ = _execute(dep, env)
         if status != "ok":
             env["done"][nb] = (f"dependency {dep} failed: {status}", 0.0)
             return env["done"][nb]
-    params = nbparams.report_parameters("smoke", env["out"], data_dir=env["data"], runs_dir=env["runs"])[nb]
+    params = notebook.parameters("smoke", env["out"], data_dir=env["data"], runs_dir=env["runs"])
     env["out"].mkdir(parents=True, exist_ok=True)
+    src = build_notebook(_source(nb), env["root"] / "src" / f"{nb}.ipynb")
     t0 = time.perf_counter()
     try:
         papermill.execute_notebook(
-            str(NB_DIR / f"{nb}.ipynb"), str(env["out"] / f"{nb}.ipynb"), parameters=params,
+            str(src), str(env["out"] / f"{nb}.ipynb"), parameters=params,
             kernel_name=env["kernel"], progress_bar=False, cwd=str(NB_DIR),
         )  # fmt: skip
         status = "ok"
@@ -123,11 +109,8 @@ def _execute(nb: str, env: dict) -> tuple[str, float]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("nb", PRESENT)
+@pytest.mark.parametrize("nb", notebook.NOTEBOOKS)
 def test_notebook_executes_in_smoke_profile(nb, smoke_env):
-    missing = _missing(nb) + [m for d in nbparams.DEPENDS.get(nb, ()) for m in _missing(d)]
-    if missing:
-        pytest.skip(f"{nb} needs {sorted(set(missing))}, not yet in the tree")
     status, seconds = _execute(nb, smoke_env)
     assert status == "ok", f"{nb} failed in the smoke profile: {status}"
     out = smoke_env["out"]
@@ -140,3 +123,21 @@ def test_notebook_executes_in_smoke_profile(nb, smoke_env):
     # The 2-minute smoke budget is tracked in the report's index.md timings, not asserted here:
     # timed tests are flaky on shared machines.
     print(f"{nb}: {seconds:.1f} s")
+
+
+@pytest.mark.slow
+def test_tour_names_a_clip_index_out_of_range(smoke_env):
+    """papermill -p clip_index 100000: a clear error naming the parameter, not a bare IndexError."""
+    import papermill
+
+    _execute("00_tour", smoke_env)  # the smoke data exists after it
+    params = dict(
+        notebook.parameters("smoke", smoke_env["root"] / "bad", data_dir=smoke_env["data"]), clip_index=100000
+    )
+    src = build_notebook(_source("00_tour"), smoke_env["root"] / "src" / "00_tour_bad.ipynb")
+    with pytest.raises(papermill.PapermillExecutionError) as e:
+        papermill.execute_notebook(
+            str(src), str(smoke_env["root"] / "bad.ipynb"), parameters=params,
+            kernel_name=smoke_env["kernel"], progress_bar=False, cwd=str(NB_DIR),
+        )  # fmt: skip
+    assert e.value.ename == "ConfigError" and "clip_index=100000" in e.value.evalue

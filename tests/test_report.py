@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import re
 
+import jupytext
 import nbformat
 import pytest
 
-from mumae_core import nbparams
+from mumae_core.metrics import read_metrics, write_metrics
 from mumae_core.report import rows_to_markdown, run_report
 
 
@@ -21,16 +22,18 @@ def _nb(*cells: str, params: str) -> nbformat.NotebookNode:
     return nb
 
 
-PARAMS = "profile = 'smoke'\nmetrics_path = None\nfigures_dir = None\ntables_dir = None\nseed = 0\n"
+PARAMS = "profile = 'smoke'\noverrides = []\nout_dir = None\n"
 
 OK_CELLS = (
-    "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\nfrom pathlib import Path",
+    "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\nfrom pathlib import Path\n"
+    "seed = 0\nfigures_dir, tables_dir = Path(out_dir) / 'figures', Path(out_dir) / 'tables'\n"
+    "metrics_path = Path(out_dir) / 'metrics' / '00_tour.json'",
     "fig, ax = plt.subplots()\nax.plot([0, 1], [seed, 1])\n"
     "Path(figures_dir).mkdir(parents=True, exist_ok=True)\n"
     "fig.savefig(Path(figures_dir) / '00_tour_line.png')",
     "Path(tables_dir).mkdir(parents=True, exist_ok=True)\n"
     "(Path(tables_dir) / '00_tour_t.csv').write_text('a\\n1\\n')",
-    "from mumae_core.nbparams import write_metrics\n"
+    "from mumae_core.metrics import write_metrics\n"
     "write_metrics(metrics_path, '00_tour', profile, metrics={'answer': 42},\n"
     "              headline=[{'dataset': 'synthact', 'model': 'fake', 'accuracy': 50.0, 'ci95': 10.0}])",
 )
@@ -42,10 +45,12 @@ def report(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
     nbdir = root / "notebooks"
     nbdir.mkdir()
-    nbformat.write(_nb(*OK_CELLS, params=PARAMS), str(nbdir / "00_tour.ipynb"))
-    nbformat.write(_nb(*FAIL_CELLS, params=PARAMS), str(nbdir / "01_pretrain.ipynb"))
+    jupytext.write(_nb(*OK_CELLS, params=PARAMS), str(nbdir / "00_tour.py"), fmt="py:percent")
+    jupytext.write(_nb(*FAIL_CELLS, params=PARAMS), str(nbdir / "01_pretrain.py"), fmt="py:percent")
     # 03 needs 01's outputs: it must be skipped, not run. 02, 04, 05 do not exist.
-    nbformat.write(_nb("print('should not run')", params=PARAMS), str(nbdir / "03_reconstructions.ipynb"))
+    jupytext.write(
+        _nb("print('should not run')", params=PARAMS), str(nbdir / "03_reconstructions.py"), fmt="py:percent"
+    )
     out = root / "out"
     bench = root / "bench"
     bench.mkdir()
@@ -99,7 +104,7 @@ def test_missing_and_skipped(report):
 
 def test_metrics_headline_and_benchmarks_in_index(report):
     _, out = report
-    m = nbparams.read_metrics(out / "metrics" / "00_tour.json")
+    m = read_metrics(out / "metrics" / "00_tour.json")
     assert m["metrics"]["answer"] == 42
     index = (out / "index.md").read_text()
     assert "50.0 ± 10.0 %" in index
@@ -140,7 +145,7 @@ def test_only_keeps_previous_status(report, tmp_path):
 
 def test_write_metrics_refuses_nan(tmp_path):
     with pytest.raises(ValueError, match="metrics.accuracy"):
-        nbparams.write_metrics(tmp_path / "m.json", "x", "smoke", accuracy=float("nan"))
+        write_metrics(tmp_path / "m.json", "x", "smoke", accuracy=float("nan"))
 
 
 def test_rows_to_markdown():

@@ -54,7 +54,7 @@ RESUME_FREE_KEYS = (
     "pretrain.ckpt_every",
     "pretrain.log_every",
 )
-RESUME_FREE_SECTIONS = ("oneshot",)
+RESUME_FREE_SECTIONS = ("oneshot", "report")
 
 
 class NonFiniteLossError(MumaeError, FloatingPointError):

@@ -1,0 +1,83 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Mu-MAE kit (.venv)
+#     language: python
+#     name: mumae
+# ---
+
+# %% [markdown]
+# # 05 · Ablations
+#
+# Every row is scored on the **same saved test episodes**, so each row's difference to its reference is a
+# paired difference with its own 95% CI (`mumae_core.stats`). The rows are data: `mumae_core.ablations.ROWS`
+# (group, name, overrides, reference, pretraining schedule); `report.ablation_groups` picks the groups.
+# Groups: sensor masking (synchronized / independent / none), mask ratio, pretraining vs random init, fusion
+# (cross-attention / concat / mean / best single modality, chosen on the validation classes), strided vs
+# contiguous sensor patches, episode-level vs per-clip fusion, dataset z-score vs per-clip min-max sensor
+# normalisation, and each modality missing at test time.
+#
+# Rows that need their own pretraining use a **shorter schedule** (`report.ablation_epochs`) than the
+# headline run and are compared with a reference pretrained on that same short schedule; rows that differ
+# only in the one-shot stage share the headline checkpoint (and reuse 02's runs). SynthAct is synthetic;
+# HAPT is real, sensor-only.
+
+# %% tags=["parameters"]
+profile = "smoke"  # smoke | default | paper: every size, epoch and episode count comes from the profile
+overrides = []  # "section.key=value" strings, exactly as `mumae ... --set` (e.g. "pretrain.epochs=3")
+out_dir = None  # None: reports/<profile> (/kaggle/working/reports/<profile> on Kaggle)
+data_dir = None  # None: $MUMAE_DATA, ./data, or /kaggle/working/data (inputs under /kaggle/input are used)
+runs_dir = None  # None: runs/<profile> (pretraining and one-shot runs, found again by their settings)
+
+# %%
+import pandas as pd
+from IPython.display import display
+
+from mumae_core import ablations, notebook
+from mumae_core.metrics import write_metrics
+from mumae_core.viz import style, tables
+from mumae_core.viz.results import plot_accuracy_rows
+
+P = notebook.setup("05_ablations", globals())
+cfg = notebook.config(P)
+table = ablations.run_ablations(cfg, P.runs_dir, dataset="SynthAct")
+if cfg.report.hapt:
+    table = pd.concat(
+        [table, ablations.run_ablations(notebook.config(P, "data.dataset=hapt"), P.runs_dir, dataset="HAPT")]
+    )
+display(table)
+
+# %%
+note = (
+    "Accuracy (%) ± 95% CI over the same saved test episodes; 'diff' is the paired difference to the row "
+    f"named in 'reference'. Rows marked 'short ({cfg.report.ablation_epochs} ep)' were pretrained on a "
+    "shorter schedule than the headline run and are compared with a reference pretrained on that same short "
+    "schedule. SynthAct is synthetic."
+)
+rows = table.to_dict("records")
+tables.save_table(rows, P.tables_dir, "05_ablations", note=note)
+for (dataset, group), g in table.groupby(["dataset", "group"], sort=False):
+    if group in ("reference", "short-schedule reference"):
+        continue
+    refs = table[(table["dataset"] == dataset) & (table["row"] == g["reference"].iloc[0])]
+    fig = plot_accuracy_rows(
+        pd.concat([refs, g]).to_dict("records"), label="row", title=f"{dataset}: {group}"
+    )
+    style.save_figure(fig, P.figures_dir, f"05_ablations_{dataset}_{group.replace(' ', '_')}")
+
+# %%
+write_metrics(
+    P.metrics_path,
+    "05_ablations",
+    P.profile,
+    ablations=rows,
+    notes=[note],
+    metrics={"rows": len(rows), "ablation_epochs": cfg.report.ablation_epochs},
+)
