@@ -6,7 +6,7 @@ PROFILE ?= default
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test report lab lint format bench synth clean
+.PHONY: setup test report lab notebooks lint format bench synth clean
 
 setup: $(STAMP)
 
@@ -25,16 +25,21 @@ test: setup
 report: setup
 	$(BIN)/mumae report --profile $(PROFILE)
 
-lab: setup
+# The notebooks are jupytext sources (notebooks/*.py); their .ipynb twins are built here, git-ignored, and kept
+# paired: saving either one in JupyterLab (jupytext is installed) updates the other.
+notebooks: setup
+	$(BIN)/jupytext --to ipynb --update notebooks/[0-9]*.py
+
+lab: notebooks
 	$(BIN)/jupyter lab notebooks/
 
 lint: setup
-	$(BIN)/ruff check mumae_core tests benchmarks
-	$(BIN)/ruff format --check mumae_core tests benchmarks
+	$(BIN)/ruff check mumae_core tests benchmarks notebooks
+	$(BIN)/ruff format --check mumae_core tests benchmarks notebooks
 
 format: setup
-	$(BIN)/ruff format mumae_core tests benchmarks
-	$(BIN)/ruff check --fix mumae_core tests benchmarks
+	$(BIN)/ruff format mumae_core tests benchmarks notebooks
+	$(BIN)/ruff check --fix mumae_core tests benchmarks notebooks
 
 bench: setup
 	$(BIN)/mumae bench data --out reports/benchmarks/data.json

@@ -14,20 +14,23 @@ def _cmd_synth(a: argparse.Namespace) -> None:
     generate(out=a.out, size=a.size, seed=a.seed)
 
 
-def _cmd_pretrain(a: argparse.Namespace) -> None:
+def config_from_args(a: argparse.Namespace):
+    """The validated Config of `--profile` and `--set` (the same as a notebook's profile and overrides)."""
     from mumae_core.config import get_config
+
+    return get_config(a.profile, a.set).validate()
+
+
+def _cmd_pretrain(a: argparse.Namespace) -> None:
     from mumae_core.train.pretrain import pretrain
 
-    cfg = get_config(a.profile, a.set).validate()
-    pretrain(cfg, out_dir=a.out)
+    pretrain(config_from_args(a), out_dir=a.out)
 
 
 def _cmd_evaluate(a: argparse.Namespace) -> None:
-    from mumae_core.config import get_config
     from mumae_core.train.oneshot import evaluate_cli
 
-    cfg = get_config(a.profile, a.set).validate()
-    evaluate_cli(cfg, checkpoint=a.checkpoint, out_dir=a.out)
+    evaluate_cli(config_from_args(a), checkpoint=a.checkpoint, out_dir=a.out)
 
 
 def _cmd_report(a: argparse.Namespace) -> None:
@@ -72,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--profile", default="default")
     s.add_argument("--out", default=None)
     s.add_argument("--only", action="append", default=None, help="run only these notebooks (e.g. 00_tour)")
-    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="overrides for every notebook")
+    s.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="overrides for every notebook"
+    )
     s.set_defaults(func=_cmd_report)
 
     s = sub.add_parser("bench", help="speed and memory benchmarks -> reports/benchmarks/")

@@ -157,7 +157,7 @@ style.save_figure(fig, P.figures_dir, "00_tour_sensor_masks")
 # its random outputs add variance of their own. Pretraining (notebook 01) has to bring it below.
 
 # %%
-batch = collate([ds[i] for i in range(min(4, len(ds)))])
+batch = collate([ds[i] for i in range(min(cfg.pretrain.batch_size, len(ds)))])
 masks = masking.make_masks(cfg, batch["label"].shape[0], torch.Generator().manual_seed(seed))
 with torch.no_grad():
     out = mae(batch, masks)

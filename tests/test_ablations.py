@@ -1,0 +1,104 @@
+"""The ablation table is data: its rows are consistent, select by modality, and runs are found again by id."""
+
+from __future__ import annotations
+
+import pytest
+
+from mumae_core import ablations, runs
+from mumae_core.config import ABLATION_GROUPS, get_config
+from mumae_core.runs import PRETRAIN_SECTIONS
+
+
+def test_rows_are_consistent():
+    names = [r.name for r in ablations.ROWS]
+    assert len(names) == len(set(names)), "row names must be unique"
+    for r in ablations.ROWS:
+        assert r.reference in names, f"{r.name}: reference {r.reference!r} is not a row"
+        assert r.group in ablations.GROUP_TITLES, r.group
+        assert r.schedule in ablations.SCHEDULES and r.kind in ("train", "best_single", "missing")
+    groups = {r.group for r in ablations.ROWS} - {"reference", "short_reference"}
+    assert groups == set(ABLATION_GROUPS), "config.ABLATION_GROUPS and the table must name the same groups"
+
+
+@pytest.mark.parametrize("row", ablations.ROWS, ids=lambda r: r.name)
+def test_overrides_validate_and_sit_in_the_right_stage(row):
+    """A `pretrain` override must change the pretraining run and a `oneshot` override must not: a row put in
+    the wrong list would silently share (or not share) the headline checkpoint."""
+    cfg = get_config("default")
+    pre, one = ablations.row_configs(cfg, row)
+    for o in row.pretrain:
+        assert o.split(".")[0] in PRETRAIN_SECTIONS, f"{row.name}: {o} is not a pretraining setting"
+    headline = runs.pretrain_id(cfg)
+    if row.pretrain:
+        assert runs.pretrain_id(pre) != headline
+    elif row.schedule == "headline":
+        assert runs.pretrain_id(pre) == headline, f"{row.name}: a one-shot-only row must share the checkpoint"
+    if row.oneshot:
+        assert runs.settings(one) != runs.settings(pre)
+
+
+def test_rows_follow_the_modalities():
+    names = lambda cfg, g=None: [r.name for r in ablations.select_rows(cfg, g)]  # noqa: E731
+    full = names(get_config("default"))
+    assert full[:2] == [ablations.HEADLINE, ablations.SHORT_REFERENCE]
+    assert "sensor masking none" in full and "missing at test" in full
+    hapt = names(get_config("default", ["data.dataset=hapt"]))
+    assert "sensor masking none" not in hapt, "HAPT has no video: hiding no sensor token would hide nothing"
+    only_video = names(get_config("default", ["data.modalities=video"]))
+    assert not {"strided sensor patches", "missing at test", "best single modality"} & set(only_video)
+    assert names(get_config("default"), ("fusion",)) == [
+        ablations.HEADLINE,
+        "concat fusion",
+        "mean fusion",
+        "best single modality",
+    ]  # fmt: skip  (no short-schedule reference when no row needs one)
+
+
+def test_run_ids_follow_the_settings_that_matter():
+    cfg = get_config("default")
+    pid = runs.pretrain_id(cfg)
+    assert pid == runs.pretrain_id(get_config("default")) and pid.startswith("pretrain-synthact-default-")
+    same = [
+        "pretrain.device=cpu",
+        "data.root=/elsewhere",
+        "data.num_workers=2",
+        "oneshot.lr=0.5",
+        "report.hapt=false",
+    ]
+    assert runs.pretrain_id(cfg.with_overrides(same)) == pid
+    assert runs.pretrain_id(cfg.with_overrides(["model.depth=2"])) != pid
+    assert runs.oneshot_id(cfg, None) != runs.oneshot_id(cfg.with_overrides(["oneshot.lr=0.5"]), None)
+    assert runs.oneshot_id(cfg, None) == runs.oneshot_id(cfg.with_overrides(["report.hapt=false"]), None)
+
+
+@pytest.fixture(scope="module")
+def smoke_root(tmp_path_factory):
+    from mumae_core.data.synthact import generate
+
+    return generate(
+        out=tmp_path_factory.mktemp("abl") / "synthact-smoke", size="smoke", seed=0, progress=False
+    )
+
+
+@pytest.mark.slow
+def test_run_ablations_reuses_every_finished_run(smoke_root, tmp_path, monkeypatch):
+    cfg = get_config(
+        "smoke", [f"data.root={smoke_root}", "data.modalities=acc_watch,gyro", "pretrain.device=cpu"]
+    )
+    cfg = cfg.validate()
+    first = ablations.run_ablations(
+        cfg, tmp_path, groups=("pretraining", "fusion", "sensor_mask"), progress=False
+    )
+    assert list(first["row"])[:2] == [ablations.HEADLINE, ablations.SHORT_REFERENCE]
+    assert first.loc[first["row"] == ablations.HEADLINE, "diff"].item() == 0.0
+    assert first["accuracy"].between(0, 100).all() and (first["ci95"] > 0).all()
+
+    def boom(*a, **k):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr("mumae_core.train.pretrain.pretrain", boom)
+    monkeypatch.setattr("mumae_core.train.oneshot.train_oneshot", boom)
+    again = ablations.run_ablations(
+        cfg, tmp_path, groups=("pretraining", "fusion", "sensor_mask"), progress=False
+    )
+    assert again.equals(first)
