@@ -1,0 +1,194 @@
+"""Non-learned baselines, scored on the same saved test episodes with the same head as the headline model.
+
+Feature functions take a dataset and return `(N, F)` float32 features in dataset order (no learning):
+
+    sensor_stats(ds, mods)  per channel of each sensor (L, 3): mean, std, min, max, the 10/50/90% quantiles,
+                            RMS energy, and the dominant frequency (index of the largest |rFFT| bin above DC,
+                            as a fraction of the bins) -> 9 numbers per channel, 27 per sensor
+    raw_signal(ds, mods)    the resampled signals themselves, (L x 3) per sensor, flattened
+    pixels(ds)              the RGB frames area-downsampled to 16 x 16, flattened
+    silhouettes(ds, bg)     |frame - background| > 0.1 (max over RGB, frames in [0, 1]) as a fraction per
+                            cell of a 16 x 16 grid; the background of a (scene, camera) is the per-pixel
+                            median over the TRAIN split's frames of that view
+    encoder_probe(ds, mae)  the MAE encoder's pooled representation R^m (`encode(...).pooled`), no training
+
+Each feature block is z-scored per dimension with the statistics of the TRAIN split's features (base classes
+minus validation: fitted without seeing a novel class), then every test episode is scored by cosine prototypes
+(`PrototypeHead("cosine")`: the headline's head and distance) through the kit's one evaluation path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from mumae_core.data.clips import collate
+from mumae_core.errors import DataError
+from mumae_core.modalities import IMAGENET_MEAN, IMAGENET_STD, VIDEO, has_video, sensors
+
+GRID = 16  # video features: a GRID x GRID image per frame
+SILHOUETTE_THRESHOLD = 0.1  # |frame - background| in [0, 1] units, max over RGB
+QUANTILES = (0.1, 0.5, 0.9)
+STAT_NAMES = ("mean", "std", "min", "max", "q10", "q50", "q90", "rms", "dominant_freq")
+
+
+def _batches(ds, modalities: Sequence[str], batch_size: int = 64):
+    """Batches {mod: (B, ...)} of `ds` in order, with the clips' meta."""
+    for b in DataLoader(ds, batch_size=batch_size, shuffle=False, collate_fn=collate):
+        yield {m: b[m] for m in modalities}, b["meta"]
+
+
+# ---------------------------------------------------------------------- sensor features
+def channel_stats(x: torch.Tensor) -> torch.Tensor:
+    """x (B, L, C) -> (B, C * 9): STAT_NAMES per channel (see the module docstring), channel-major."""
+    q = torch.quantile(x, torch.tensor(QUANTILES, dtype=x.dtype), dim=1)  # (3, B, C)
+    spec = torch.fft.rfft(x - x.mean(1, keepdim=True), dim=1).abs()[:, 1:]  # (B, L//2, C), DC dropped
+    dom = (spec.argmax(1).float() + 1) / spec.shape[1]  # (B, C)
+    parts = [x.mean(1), x.std(1), x.amin(1), x.amax(1), *q, x.pow(2).mean(1).sqrt(), dom]
+    return torch.stack(parts, -1).flatten(1)  # (B, C, 9) -> (B, C * 9)
+
+
+def sensor_stats(ds, modalities: Sequence[str]) -> np.ndarray:
+    """(N, 27 * len(modalities)) per-channel statistics of the given sensors."""
+    out = [
+        torch.cat([channel_stats(b[m].float()) for m in modalities], 1) for b, _ in _batches(ds, modalities)
+    ]
+    return torch.cat(out).numpy()
+
+
+def raw_signal(ds, modalities: Sequence[str]) -> np.ndarray:
+    """(N, sum L * 3) the resampled signals, flattened."""
+    out = [torch.cat([b[m].float().flatten(1) for m in modalities], 1) for b, _ in _batches(ds, modalities)]
+    return torch.cat(out).numpy()
+
+
+# ---------------------------------------------------------------------- video features
+def _frames01(video: torch.Tensor, video_norm: str) -> torch.Tensor:
+    """(B, C, T, H, W) as the dataset gives it -> (B, T, C, GRID, GRID) in [0, 1], area-downsampled."""
+    v = video.float()
+    if video_norm == "imagenet":
+        v = v * torch.tensor(IMAGENET_STD).view(1, 3, 1, 1, 1) + torch.tensor(IMAGENET_MEAN).view(
+            1, 3, 1, 1, 1
+        )
+    B, C, T, H, W = v.shape
+    small = F.adaptive_avg_pool2d(v.transpose(1, 2).reshape(B * T, C, H, W), GRID)
+    return small.reshape(B, T, C, GRID, GRID).clamp(0, 1)
+
+
+def pixels(ds, video_norm: str = "imagenet") -> np.ndarray:
+    """(N, T * 3 * GRID * GRID) downsampled RGB frames."""
+    return torch.cat([_frames01(b[VIDEO], video_norm).flatten(1) for b, _ in _batches(ds, [VIDEO])]).numpy()
+
+
+def _view(meta: dict) -> tuple:
+    return (meta.get("scene"), meta.get("camera"))
+
+
+def backgrounds(ds, video_norm: str = "imagenet") -> dict:
+    """{(scene, camera): (3, GRID, GRID)} per-pixel median over every frame of `ds` (the train split)."""
+    frames: dict[tuple, list[torch.Tensor]] = {}
+    for b, meta in _batches(ds, [VIDEO]):
+        f = _frames01(b[VIDEO], video_norm)  # (B, T, 3, G, G)
+        for i, m in enumerate(meta):
+            frames.setdefault(_view(m), []).append(f[i])
+    out = {k: torch.cat(v).median(0).values for k, v in frames.items()}
+    out[None] = torch.cat([torch.cat(v) for v in frames.values()]).median(0).values  # views absent from train
+    return out
+
+
+def silhouettes(ds, bg: dict, video_norm: str = "imagenet") -> np.ndarray:
+    """(N, T * GRID * GRID) foreground fraction per cell against the clip's (scene, camera) background."""
+    out = []
+    for b, meta in _batches(ds, [VIDEO]):
+        f = _frames01(b[VIDEO], video_norm)
+        ref = torch.stack([bg.get(_view(m), bg[None]) for m in meta]).unsqueeze(1)  # (B, 1, 3, G, G)
+        out.append(((f - ref).abs().amax(2) > SILHOUETTE_THRESHOLD).float().flatten(1))
+    return torch.cat(out).numpy()
+
+
+# ---------------------------------------------------------------------- encoder probe
+@torch.no_grad()
+def encoder_probe(ds, mae, modalities: Sequence[str]) -> np.ndarray:
+    """(N, D) R^m of a (random or pretrained) MAE encoder on the given modalities, no training."""
+    mae.eval()
+    return torch.cat([mae.encode(b).pooled.float() for b, _ in _batches(ds, modalities, 32)]).numpy()
+
+
+# ---------------------------------------------------------------------- rows
+@dataclass(frozen=True)
+class Baseline:
+    """One baseline row: `features(dataset) -> (N, F)` float32."""
+
+    name: str
+    features: Callable
+
+
+class _Silhouettes:
+    """Silhouette features against the backgrounds of `train` (computed once, on first use)."""
+
+    def __init__(self, train, video_norm: str):
+        self.train, self.video_norm, self.bg = train, video_norm, None
+
+    def __call__(self, ds) -> np.ndarray:
+        if self.bg is None:
+            self.bg = backgrounds(self.train, self.video_norm)
+        return silhouettes(ds, self.bg, self.video_norm)
+
+
+def zscore_with(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    """Standardise every block with the mean and std of `train` (per dimension; constant dims dropped)."""
+    mu, sd = train.mean(0), train.std(0)
+    keep = sd > 1e-8
+    if not keep.any():
+        raise DataError("baselines: every feature is constant over the train split")
+    return [((x - mu) / np.where(keep, sd, 1))[:, keep].astype(np.float32) for x in (train, *others)]
+
+
+def baselines_for(cfg, train, checkpoint=None) -> list[Baseline]:
+    """The baseline rows that apply to cfg's modalities (the pretrained probe when `checkpoint` is given);
+    `train` is the train split (silhouette backgrounds)."""
+    from mumae_core.models.mae import build_mae
+
+    mods = tuple(cfg.data.modalities)
+    sens = sensors(mods)
+    vn = cfg.data.video_norm
+    rows = [Baseline(f"statistics: {m}", lambda ds, m=m: sensor_stats(ds, [m])) for m in sens]
+    if len(sens) > 1:
+        rows.append(Baseline("statistics: all sensors", lambda ds: sensor_stats(ds, sens)))
+    if sens:
+        rows.append(Baseline("raw signal: all sensors", lambda ds: raw_signal(ds, sens)))
+    if has_video(mods):
+        rows.append(Baseline("video: downsampled pixels", lambda ds: pixels(ds, vn)))
+        rows.append(Baseline("video: silhouettes", _Silhouettes(train, vn)))
+    torch.manual_seed(cfg.pretrain.seed)
+    rand = build_mae(cfg)
+    rows.append(Baseline("encoder, random init (no training)", lambda ds: encoder_probe(ds, rand, mods)))
+    if checkpoint is not None:
+        from mumae_core.train.checkpoint import load_mae
+
+        pre = load_mae(checkpoint, None)[0]
+        rows.append(Baseline("encoder, pretrained (no training)", lambda ds: encoder_probe(ds, pre, mods)))
+    return rows
+
+
+def run_baselines(cfg, datasets: dict, episodes, checkpoint=None) -> list[dict]:
+    """Every baseline of `baselines_for(cfg, ...)` scored on `episodes` of datasets["test"].
+
+    -> [{"baseline": name, "test": summary (accuracy, ci95, episode_accuracy, ...)}], in order.
+    """
+    from mumae_core.eval import CachedFeatures, score_episodes, summarise
+    from mumae_core.models.heads import PrototypeHead
+
+    train, test = datasets["train"], datasets["test"]
+    head = PrototypeHead("cosine")
+    out = []
+    for b in baselines_for(cfg, train, checkpoint):
+        _, te = zscore_with(b.features(train), b.features(test))
+        scores = score_episodes(CachedFeatures(torch.from_numpy(te), head), episodes)
+        out.append({"baseline": b.name, "test": summarise(scores, episodes, list(test.class_names))})
+    return out
