@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
+# Empty = PyPI. A wheel index for torch only, e.g. TORCH_INDEX=https://download.pytorch.org/whl/cpu: on Linux
+# x86_64 PyPI's torch is the CUDA build (with ~18 nvidia-* wheels); the CPU index has the small CPU-only build.
+TORCH_INDEX ?=
 PROFILE ?= default
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -14,7 +17,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)" $(if $(TORCH_INDEX),--index-url "$(TORCH_INDEX)")
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	$(BIN)/python -m ipykernel install --prefix $(VENV) --name mumae --display-name "Mu-MAE kit (.venv)" >/dev/null
 	touch $(STAMP)

@@ -48,6 +48,10 @@ class DataConfig:
     num_workers: int = 0
     on_error: str = "raise"  # raise | skip
     cache: str = "auto"  # auto (on when the decoded-frame cache fits in 4 GiB) | true | false
+    video_backend: str = "auto"  # auto (decord if importable, else PyAV) | decord | pyav
+    # squash (whole frame to img_size^2, aspect not kept) | center_crop (centre square, then resize) |
+    # short_side (short side to img_size, then centre crop)
+    resize: str = "squash"
 
 
 @dataclass
@@ -107,6 +111,7 @@ class PretrainConfig:
     seed: int = 0
     ckpt_every: int = 200  # optimizer steps between checkpoints (and at the end)
     log_every: int = 10
+    tensorboard: bool = True  # also write TensorBoard event files beside metrics.jsonl (needs tensorboard)
 
 
 @dataclass
@@ -233,6 +238,8 @@ class Config:
         _choice("data.video_norm", d.video_norm, ("imagenet", "none"))
         _choice("data.on_error", d.on_error, ("raise", "skip"))
         _choice("data.cache", d.cache, ("auto", "true", "false"))
+        _choice("data.video_backend", d.video_backend, ("auto", "decord", "pyav"))
+        _choice("data.resize", d.resize, ("squash", "center_crop", "short_side"))
         if not d.modalities:
             raise ConfigError("data.modalities is empty: name at least one modality")
         if len(set(d.modalities)) != len(d.modalities):
@@ -294,6 +301,8 @@ class Config:
         _choice("pretrain.amp", p.amp, ("auto", "bf16", "fp16", "off"))
         if p.base_lr <= 0:
             raise ConfigError(f"pretrain.base_lr must be > 0; got {p.base_lr}")
+        if not isinstance(p.tensorboard, bool):
+            raise ConfigError(f"pretrain.tensorboard must be true or false; got {p.tensorboard!r}")
 
         _choice("oneshot.query_protocol", o.query_protocol, ("per_class", "single"))
         _choice("oneshot.head", o.head, ("proto_cos", "proto_euclid", "selfcross"))

@@ -49,3 +49,28 @@ def test_makefile_pins_the_same_torch():
     make = (ROOT / "Makefile").read_text()
     pinned = str(_conda_reqs()["torch"])
     assert f"TORCH_SPEC ?= {pinned}" in make
+
+
+def _setup_recipe(tmp_path, *args: str) -> list[str]:
+    """The commands `make setup` would run for a fresh venv (dry run, nothing executed)."""
+    import subprocess
+
+    venv = tmp_path / "fresh-venv"  # no stamp there, so the whole recipe is printed
+    r = subprocess.run(
+        ["make", "-n", "-C", str(ROOT), "setup", f"VENV={venv}", *args], capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+    return [ln for ln in r.stdout.splitlines() if "pip install" in ln]
+
+
+def test_torch_index_is_used_only_when_set(tmp_path):
+    pinned = str(_conda_reqs()["torch"])
+    plain = [ln for ln in _setup_recipe(tmp_path) if pinned in ln]
+    assert len(plain) == 1 and "--index-url" not in plain[0], plain
+    url = "https://download.pytorch.org/whl/cpu"
+    cpu = [ln for ln in _setup_recipe(tmp_path, f"TORCH_INDEX={url}") if pinned in ln]
+    assert len(cpu) == 1 and f'--index-url "{url}"' in cpu[0], cpu
+    # only torch comes from that index: the package and its other dependencies still come from PyPI
+    others = [ln for ln in _setup_recipe(tmp_path, f"TORCH_INDEX={url}") if pinned not in ln]
+    assert others and not any("--index-url" in ln for ln in others)
+    assert "TORCH_INDEX ?=\n" in (ROOT / "Makefile").read_text(), "TORCH_INDEX must be empty by default"

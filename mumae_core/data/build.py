@@ -163,7 +163,7 @@ def build_datasets(
             root, entries, classes, d.modalities, num_frames=d.num_frames, frame_stride=stride,
             img_size=d.img_size, sensor_len=d.sensor_len, sensor_norm=d.sensor_norm, sensor_stats=stats,
             video_norm=d.video_norm, on_error=d.on_error, train=random_windows, seed=cfg.pretrain.seed,
-            cache=use_cache,
+            cache=use_cache, resize=d.resize, video_backend=d.video_backend,
         )  # fmt: skip
 
     stats = None

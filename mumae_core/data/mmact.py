@@ -38,6 +38,7 @@ from mumae_core.data.clips import (
     read_sensor_csv,
     resample_sensor,
 )
+from mumae_core.data.video import open_video
 from mumae_core.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -134,6 +135,7 @@ class MMActDataset(Dataset):
         on_error: raise | skip, for clips whose files are missing or empty (checked here, at construction).
         train: random windows (deterministic from seed, epoch via `set_epoch`, and index); else centred.
         cache: keep decoded frames and sensor recordings in memory (see the module docstring).
+        resize, video_backend: how frames reach img_size^2 and which library decodes (data/video.py).
     """
 
     def __init__(
@@ -153,6 +155,8 @@ class MMActDataset(Dataset):
         train: bool = False,
         seed: int = 0,
         cache: bool = False,
+        resize: str = "squash",
+        video_backend: str = "auto",
     ):
         self.root = Path(root)
         self.modalities = tuple(modalities)
@@ -161,6 +165,7 @@ class MMActDataset(Dataset):
         self.num_frames, self.frame_stride, self.img_size = num_frames, frame_stride, img_size
         self.sensor_len, self.sensor_norm, self.video_norm = sensor_len, sensor_norm, video_norm
         self.train, self.seed, self.cache, self.epoch = train, seed, cache, 0
+        self.resize, self.video_backend = resize, video_backend
         self._check_args(on_error)
         self.sensor_stats = sensor_stats
         if sensor_stats is not None:
@@ -249,16 +254,8 @@ class MMActDataset(Dataset):
 
     # ------------------------------------------------------------------ reading
     def _open(self, path: Path):
-        import decord
-
-        try:
-            vr = decord.VideoReader(str(path), width=self.img_size, height=self.img_size, num_threads=1)
-            n = len(vr)
-        except (RuntimeError, decord.DECORDError) as e:
-            raise DataError(f"cannot decode video {path}: {str(e).splitlines()[0][:200]}") from e
-        if n < 1:
-            raise DataError(f"video {path} has no frames")
-        return vr, n
+        vr = open_video(path, self.img_size, self.resize, self.video_backend)  # DataError if unreadable
+        return vr, len(vr)
 
     def _num_frames(self, i: int) -> int | None:
         if i not in self._nframes:
@@ -285,10 +282,7 @@ class MMActDataset(Dataset):
         if vr is None:
             vr, _ = self._open(path)
         want = self._cache_plan(len(vr), idx) if self.cache else np.unique(idx)
-        try:
-            frames = vr.get_batch(want.tolist()).asnumpy()
-        except Exception as e:  # decord raises its own error types on broken streams
-            raise DataError(f"cannot decode frames {want.tolist()} of video {path}: {e}") from e
+        frames = vr.get_batch(want.tolist())  # DataError naming the file on a broken stream
         if self.cache:
             self._frames[i] = (want, frames)
         return frames[np.searchsorted(want, idx)]

@@ -43,6 +43,7 @@ from mumae_core.train.checkpoint import (
     set_rng_state,
 )
 from mumae_core.train.schedule import LRSchedule, effective_batch
+from mumae_core.train.tensorboard import RunWriter
 
 # config keys that may change between a run and its resume (they do not change the numbers)
 RESUME_FREE_KEYS = (
@@ -53,6 +54,8 @@ RESUME_FREE_KEYS = (
     "pretrain.device",
     "pretrain.ckpt_every",
     "pretrain.log_every",
+    "pretrain.tensorboard",
+    "data.video_backend",
 )
 RESUME_FREE_SECTIONS = ("oneshot", "report")
 
@@ -368,6 +371,7 @@ class _Run:
             disable=not (self.progress and self.info.is_main),
             dynamic_ncols=True,
         )
+        self.tb = RunWriter(self.out, p.tensorboard and self.info.is_main, purge_step=self.step)
         self.model.train()
         t0 = time.perf_counter()
         prior = self.elapsed
@@ -391,6 +395,7 @@ class _Run:
             self._save(final=True)
         finally:
             bar.close()
+            self.tb.close()
             for p_ in self.frozen:
                 p_.requires_grad_(True)
         summary = self._summary() if self.info.is_main else {}
@@ -459,6 +464,7 @@ class _Run:
             row["time"] = round(self.elapsed, 3)
             if self.info.is_main:
                 runlog.append_metrics(self.out, row)
+                self.tb.log(row)
             self.window = {"sum": None, "n": 0}
 
     # ------------------------------------------------------------------ summary
