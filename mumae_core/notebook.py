@@ -98,6 +98,7 @@ def setup(notebook: str, given: dict[str, Any]) -> SimpleNamespace:
     for d in (P.figures_dir, P.tables_dir, P.metrics_path.parent, P.runs_dir):
         d.mkdir(parents=True, exist_ok=True)
     get_config(profile, P.overrides).validate()  # a bad profile or override fails here, naming the key
+    print(f"{notebook}: profile {profile!r}, overrides {P.overrides}, in_kaggle={P.in_kaggle}", flush=True)
     return P
 
 

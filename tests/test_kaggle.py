@@ -151,7 +151,7 @@ def _install_and_run(tmp_path: Path, kaggle_input: Path, working: Path) -> None:
     )  # fmt: skip
     assert r.returncode == 0, f"00_tour failed in the simulated Kaggle session:\n{r.stderr[-3000:]}"
     text = out_nb.read_text()
-    assert "'in_kaggle': True" in text, "the notebook did not see the Kaggle environment"
+    assert "in_kaggle=True" in text, "the notebook did not see the Kaggle environment"
     assert (working / "reports" / "smoke" / "metrics" / "00_tour.json").is_file()
 
     after = _snapshot(kaggle_input)
