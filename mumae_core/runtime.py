@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mumae_core.paths import data_home, in_kaggle  # noqa: F401  (kept here: many callers use runtime.*)
+
 
 def resolve_device(device: str = "auto") -> torch.device:
     """'auto' -> cuda if available, else cpu. Anything else is passed to torch.device."""
@@ -121,17 +123,3 @@ def environment_info() -> dict:
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
-
-
-def in_kaggle() -> bool:
-    """True inside a Kaggle kernel (KAGGLE_KERNEL_RUN_TYPE is set there)."""
-    return "KAGGLE_KERNEL_RUN_TYPE" in os.environ
-
-
-def data_home() -> Path:
-    """Where generated datasets and caches go: $MUMAE_DATA, /kaggle/working/data on Kaggle, else ./data."""
-    if "MUMAE_DATA" in os.environ:
-        return Path(os.environ["MUMAE_DATA"])
-    if in_kaggle():
-        return Path("/kaggle/working/data")
-    return Path(__file__).resolve().parent.parent / "data"
