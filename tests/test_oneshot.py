@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
+from mumae_core import paths
 from mumae_core.config import get_config
 from mumae_core.data.arrays import ArrayDataset
 from mumae_core.data.episodes import sample_episodes
@@ -256,3 +257,15 @@ def test_train_oneshot_end_to_end(tmp_path):
     m2 = train_oneshot(cfg, datasets=sensor_splits(), out_dir=tmp_path / "again", progress=False)
     assert m2["test"]["episode_accuracy"] == m["test"]["episode_accuracy"]
     assert m2["test_episodes_fingerprint"] == m["test_episodes_fingerprint"]
+
+
+def test_test_episodes_never_written_into_splits(tmp_path, monkeypatch):
+    """Reading a test episode list never writes into the source tree: a new list goes to the episode store
+    (data_home()/episodes); the old code wrote splits/hapt/episodes_5w1s_12_seed1.json here."""
+    monkeypatch.delenv("MUMAE_EPISODES_DIR", raising=False)
+    monkeypatch.setenv("MUMAE_DATA", str(tmp_path / "home"))
+    before = sorted(paths.splits_dir().rglob("*"))
+    m = train_oneshot(sensor_cfg("data.dataset=hapt"), datasets=sensor_splits(), out_dir=tmp_path / "run",
+                      progress=False)  # fmt: skip
+    assert m["test_episodes_file"] == str(tmp_path / "home/episodes/hapt/episodes_5w1s_12_seed1.json")
+    assert sorted(paths.splits_dir().rglob("*")) == before
