@@ -235,7 +235,10 @@ def train_oneshot(
         )  # fmt: skip
         reps = {k: enc(model, datasets[k]) for k in ("train", "val")}
     # training episodes come from the same feature sources as evaluation (eval/features.py)
-    train_src = CachedRepresentations(model, reps["train"], device) if fixed else LiveFeatures(model)
+    train_src = (
+        CachedRepresentations(model, reps["train"], device) if fixed
+        else LiveFeatures(model, datasets["train"], device=device, amp_dtype=dtype)
+    )  # fmt: skip
 
     def validate(episode: int, train_loss: float | None) -> dict:
         r = ev(model, datasets["val"], val_eps, reps=reps.get("val"))
