@@ -205,7 +205,7 @@ class Runner:
             return [(replace(row, name=f"{row.name} ({best}, chosen on val)"), self._test(single[best]))]
         if row.kind == "missing":
             from mumae_core.data.episodes import load_episodes
-            from mumae_core.train.oneshot import evaluate
+            from mumae_core.eval import evaluate
 
             full = self.results.get(HEADLINE) or self.train(ROWS[0], keep_model=True)
             eps, _ = load_episodes(full["test_episodes_file"])

@@ -11,7 +11,7 @@ and episode counts come from the profile (config.py) and nowhere else, so `mumae
 with `--set ...` and notebook 02 with the same profile and overrides build the same Config.
 
 Where things live:
-  local    data: runtime.data_home() (./data or $MUMAE_DATA), runs: ./runs/<profile>,
+  local    data: paths.data_home() (./data or $MUMAE_DATA), runs: ./runs/<profile>,
            report: ./reports/<profile>
   Kaggle   data: a SynthAct copy under /kaggle/input/* if one is attached (read-only), else generated into
            /kaggle/working/data; runs and report under /kaggle/working. The GPU is used when present.
@@ -24,11 +24,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from mumae_core import runtime
+from mumae_core import paths
 from mumae_core.config import Config, get_config
 from mumae_core.errors import ConfigError
 
-REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = (
     "00_tour",
     "01_pretrain",
@@ -45,16 +44,6 @@ DEPENDS: dict[str, tuple[str, ...]] = {
     "05_ablations": ("01_pretrain",),
 }
 PARAMETERS = ("profile", "overrides", "out_dir", "data_dir", "runs_dir")
-
-
-def default_out_dir(profile: str) -> Path:
-    """reports/<profile> (under /kaggle/working inside Kaggle)."""
-    return (runtime.KAGGLE_WORKING if runtime.in_kaggle() else REPO) / "reports" / profile
-
-
-def default_runs_dir(profile: str) -> Path:
-    """runs/<profile> (under /kaggle/working inside Kaggle)."""
-    return (runtime.KAGGLE_WORKING if runtime.in_kaggle() else REPO) / "runs" / profile
 
 
 def parameters(
@@ -82,7 +71,7 @@ def setup(notebook: str, given: dict[str, Any]) -> SimpleNamespace:
     overrides = given.get("overrides") or []
     if isinstance(overrides, str):
         overrides = [overrides]
-    out = Path(given.get("out_dir") or default_out_dir(profile))
+    out = Path(given.get("out_dir") or paths.reports_dir(profile))
     P = SimpleNamespace(
         profile=profile,
         overrides=list(overrides),
@@ -91,9 +80,9 @@ def setup(notebook: str, given: dict[str, Any]) -> SimpleNamespace:
         tables_dir=out / "tables",
         metrics_path=out / "metrics" / f"{notebook}.json",
         data_dir=Path(given["data_dir"]) if given.get("data_dir") else None,
-        runs_dir=Path(given.get("runs_dir") or default_runs_dir(profile)),
+        runs_dir=Path(given.get("runs_dir") or paths.runs_dir(profile)),
         notebook=notebook,
-        in_kaggle=runtime.in_kaggle(),
+        in_kaggle=paths.in_kaggle(),
     )
     for d in (P.figures_dir, P.tables_dir, P.metrics_path.parent, P.runs_dir):
         d.mkdir(parents=True, exist_ok=True)
@@ -103,7 +92,7 @@ def setup(notebook: str, given: dict[str, Any]) -> SimpleNamespace:
 
 
 def settings(P: SimpleNamespace, *extra: str) -> Config:
-    """The Config of `P.profile` with `P.overrides` and `extra`, not yet pointed at data (nothing generated)."""
+    """The Config of `P.profile` with `P.overrides` and `extra`, not pointed at data (nothing generated)."""
     return get_config(P.profile, [*P.overrides, *extra])
 
 
@@ -119,10 +108,10 @@ def config(P: SimpleNamespace, *extra: str) -> Config:
         from mumae_core.data.synthact.store import ensure_synthact
 
         root = ensure_synthact(d.synth_size, P.data_dir)
-        if P.data_dir is not None or runtime.in_kaggle():  # else data.root=None resolves to the same folder
+        if P.data_dir is not None or paths.in_kaggle():  # else data.root=None resolves to the same folder
             cfg = cfg.with_overrides({"data.root": str(root)})
     elif d.dataset == "mmact" and not d.root:
-        found = runtime.find_kaggle_input("mmact") if runtime.in_kaggle() else None
+        found = paths.find_kaggle_input("mmact") if paths.in_kaggle() else None
         if found is None:
             raise ConfigError(
                 "data.dataset=mmact needs overrides=['data.root=/path/to/mmact'] (video/<class>/<clip>.mp4 "

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mumae_core.paths import data_home, in_kaggle  # noqa: F401  (kept here: many callers use runtime.*)
+
 
 def resolve_device(device: str = "auto") -> torch.device:
     """'auto' -> cuda if available, else cpu. Anything else is passed to torch.device."""
@@ -86,7 +88,9 @@ def seed_everything(seed: int) -> torch.Generator:
 
 def git_commit(cwd: str | os.PathLike | None = None) -> str | None:
     """The kit's git commit; '+dirty' when tracked code outside reports/ is modified."""
-    cwd = cwd or Path(__file__).resolve().parent.parent
+    from mumae_core.paths import repo_root
+
+    cwd = cwd or repo_root()
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
@@ -121,35 +125,3 @@ def environment_info() -> dict:
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
-
-
-KAGGLE_INPUT = Path("/kaggle/input")  # read-only attached datasets
-KAGGLE_WORKING = Path("/kaggle/working")  # writable
-
-
-def in_kaggle() -> bool:
-    """True inside a Kaggle kernel (KAGGLE_KERNEL_RUN_TYPE is set there)."""
-    return "KAGGLE_KERNEL_RUN_TYPE" in os.environ
-
-
-def find_kaggle_input(name: str, input_root: Path = KAGGLE_INPUT) -> Path | None:
-    """A read-only copy of dataset folder `name` (e.g. 'synthact-default') attached under /kaggle/input."""
-    if not input_root.is_dir():
-        return None
-    for cand in [
-        input_root / name,
-        *sorted(input_root.glob(f"*/{name}")),
-        *sorted(input_root.glob(f"*/*/{name}")),
-    ]:
-        if cand.is_dir():
-            return cand
-    return None
-
-
-def data_home() -> Path:
-    """Where generated datasets and caches go: $MUMAE_DATA, /kaggle/working/data on Kaggle, else ./data."""
-    if "MUMAE_DATA" in os.environ:
-        return Path(os.environ["MUMAE_DATA"])
-    if in_kaggle():
-        return Path("/kaggle/working/data")
-    return Path(__file__).resolve().parent.parent / "data"

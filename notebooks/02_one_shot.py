@@ -37,8 +37,8 @@ from IPython.display import display
 from torch.utils.data import Subset
 
 from mumae_core import ablations, notebook
+from mumae_core.eval import encode_clips
 from mumae_core.metrics import write_metrics
-from mumae_core.train.featcache import encode_clips
 from mumae_core.viz import style, tables
 from mumae_core.viz.results import plot_accuracy_rows, plot_confusion, plot_embedding, plot_per_class
 

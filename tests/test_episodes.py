@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 import torch
 
+from mumae_core import paths
 from mumae_core.data.arrays import ArrayDataset
 from mumae_core.data.episodes import (
     Episode,
+    EpisodeStore,
     EpisodicSampler,
     collate_episode,
-    episode_path,
-    fixed_episodes,
+    episode_filename,
     load_episode,
     load_episodes,
     sample_episodes,
@@ -150,28 +151,84 @@ def test_save_load_round_trip(tmp_path):
         load_episodes(tmp_path / "broken.json")
 
 
-def test_episode_path_format(monkeypatch):
-    monkeypatch.delenv("MUMAE_EPISODES_DIR", raising=False)
-    p = episode_path("hapt", 5, 1, 2000, 1)
-    assert p.parts[-3:] == ("splits", "hapt", "episodes_5w1s_2000_seed1.json")
-    monkeypatch.setenv("MUMAE_EPISODES_DIR", "/elsewhere")
-    assert episode_path("hapt", 5, 1, 2000, 1) == Path("/elsewhere/hapt/episodes_5w1s_2000_seed1.json")
+def test_episode_file_names_and_store_paths(monkeypatch, tmp_path):
+    assert episode_filename(5, 1, 2000, 1) == "episodes_5w1s_2000_seed1.json"
     assert (
-        episode_path("mmact", 5, 1, 100, 0, query=3, protocol="single").name
-        == "episodes_5w1s_q3_single_100_seed0.json"
+        episode_filename(5, 1, 100, 0, query=3, protocol="single") == "episodes_5w1s_q3_single_100_seed0.json"
     )
+    monkeypatch.delenv("MUMAE_EPISODES_DIR", raising=False)
+    monkeypatch.setenv("MUMAE_DATA", str(tmp_path / "home"))
+    store = EpisodeStore()
+    assert store.root == tmp_path / "home" / "episodes" and store.reference == paths.splits_dir()
+    assert store.path("hapt", 5, 1, 2000, 1) == tmp_path / "home/episodes/hapt/episodes_5w1s_2000_seed1.json"
+    # the committed reference lists are found where they are
+    for name in ("synthact-default", "hapt"):
+        assert (
+            store.reference_path(name, 5, 1, 1000, 1)
+            == paths.splits_dir() / name / "episodes_5w1s_1000_seed1.json"
+        )
+    monkeypatch.setenv("MUMAE_EPISODES_DIR", "/elsewhere")
+    store = EpisodeStore()
+    assert store.root == Path("/elsewhere") and store.reference is None  # this folder only
 
 
-def test_fixed_episodes_saved_once_and_checked(tmp_path):
-    path = tmp_path / "eps.json"
-    a = fixed_episodes(LABELS, "toy", 12, 4, 1, 1, seed=2, groups=GROUPS, path=path)
+def test_store_saves_once_and_checks(tmp_path):
+    store = EpisodeStore(tmp_path, reference=None)
+    a, path = store.load_or_create(LABELS, "toy", 12, 4, 1, 1, seed=2, groups=GROUPS)
+    assert path == tmp_path / "toy" / "episodes_4w1s_12_seed2.json"
     mtime = path.stat().st_mtime_ns
-    b = fixed_episodes(LABELS, "toy", 12, 4, 1, 1, seed=2, groups=GROUPS, path=path)
+    b, _ = store.load_or_create(LABELS, "toy", 12, 4, 1, 1, seed=2, groups=GROUPS)
     assert a == b and path.stat().st_mtime_ns == mtime
-    with pytest.raises(EpisodeError, match="do not match"):
-        fixed_episodes(LABELS[::-1], "toy", 12, 4, 1, 1, seed=2, groups=GROUPS, path=path)
-    with pytest.raises(EpisodeError, match="do not match"):
-        fixed_episodes(LABELS, "toy", 12, 4, 1, 2, seed=2, groups=GROUPS, path=path)
+    with pytest.raises(EpisodeError, match="other data or settings"):
+        store.load_or_create(LABELS[::-1], "toy", 12, 4, 1, 1, seed=2, groups=GROUPS)
+    with pytest.raises(EpisodeError, match="other data or settings"):
+        store.load_or_create(LABELS, "toy", 12, 4, 1, 2, seed=2, groups=GROUPS, path=path)  # other query
+
+
+def _reference(tmp_path):
+    """A read-only reference folder holding one list for LABELS / GROUPS, like splits/."""
+    ref = tmp_path / "splits"
+    EpisodeStore(ref, reference=None).load_or_create(LABELS, "toy", 12, 4, 1, 1, seed=2, groups=GROUPS)
+    return ref, sorted(p.relative_to(ref) for p in ref.rglob("*")), (ref / "toy").stat().st_mtime_ns
+
+
+def test_reference_list_is_used_when_it_matches_and_never_written(tmp_path):
+    ref, before, mtime = _reference(tmp_path)
+    store = EpisodeStore(tmp_path / "store", reference=ref)
+    eps, path = store.load_or_create(LABELS, "toy", 12, 4, 1, 1, seed=2, groups=GROUPS)
+    assert path == ref / "toy" / "episodes_4w1s_12_seed2.json"
+    assert eps == load_episodes(path)[0]
+    _, other = store.load_or_create(LABELS, "toy", 12, 4, 1, 1, seed=3, groups=GROUPS)  # no reference for it
+    assert other == tmp_path / "store" / "toy" / "episodes_4w1s_12_seed3.json" and other.is_file()
+    assert sorted(p.relative_to(ref) for p in ref.rglob("*")) == before  # nothing added under the reference
+    assert (ref / "toy").stat().st_mtime_ns == mtime
+    with pytest.raises(EpisodeError, match="refusing to write"):
+        store.load_or_create(LABELS, "toy", 12, 4, 1, 1, seed=4, path=ref / "toy" / "new.json")
+
+
+def test_reference_mismatch_says_keep_it_and_write_elsewhere(tmp_path, monkeypatch):
+    """Issue 13 item 13: the old message said "delete the file to redraw", of a committed list in splits/."""
+    ref, before, _ = _reference(tmp_path)
+    store = EpisodeStore(tmp_path / "store", reference=ref)
+    with pytest.raises(EpisodeError) as err:
+        store.load_or_create(LABELS[::-1], "toy", 12, 4, 1, 1, seed=2, groups=GROUPS[::-1])
+    msg = str(err.value)
+    assert "delete" not in msg.lower() and "keep it" in msg
+    assert "MUMAE_EPISODES_DIR" in msg and "EpisodeStore(<folder>, reference=None)" in msg
+    # following the advice draws a new list elsewhere and leaves the reference alone
+    monkeypatch.setenv("MUMAE_EPISODES_DIR", str(tmp_path / "mine"))
+    _, path = EpisodeStore().load_or_create(LABELS[::-1], "toy", 12, 4, 1, 1, seed=2, groups=GROUPS[::-1])
+    assert path.parent == tmp_path / "mine" / "toy"
+    assert sorted(p.relative_to(ref) for p in ref.rglob("*")) == before
+
+
+@pytest.mark.parametrize("way", [1, 0, True])
+def test_way_below_two_is_refused(way):
+    """Issue 13 item 10: sample_episodes(way=1) was accepted though the config forbids oneshot.way < 2."""
+    with pytest.raises(EpisodeError, match="way must be an integer >= 2"):
+        sample_episodes(LABELS, 3, way=way, shot=1, query=1)
+    with pytest.raises(EpisodeError, match="way must be an integer >= 2"):
+        EpisodicSampler(LABELS, way, 1, 1, n_episodes=2)
 
 
 def _toy_dataset():

@@ -7,15 +7,26 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
+from mumae_core import paths
 from mumae_core.config import get_config
 from mumae_core.data.arrays import ArrayDataset
 from mumae_core.data.episodes import sample_episodes
 from mumae_core.errors import CheckpointError, ConfigError, DataError, EpisodeError
+from mumae_core.eval import (
+    CachedFeatures,
+    CachedRepresentations,
+    LiveFeatures,
+    encode_clips,
+    encode_representations,
+    evaluate,
+    results_tables,
+    score_episodes,
+    summarise,
+)
 from mumae_core.models.mae import build_mae
 from mumae_core.models.oneshot import build_oneshot_model, encoder_param_names
-from mumae_core.train import featcache
 from mumae_core.train.checkpoint import save_checkpoint
-from mumae_core.train.oneshot import evaluate, evaluate_cli, results_tables, train_oneshot
+from mumae_core.train.oneshot import evaluate_cli, train_oneshot
 
 SENSOR_CFG = [
     "data.dataset=arrays", "data.modalities=acc,gyro", "oneshot.train_episodes=6",
@@ -114,32 +125,30 @@ def test_cache_and_naive_paths_agree(head):
     model = build_oneshot_model(cfg).eval()
     ds = ToyClips()
     eps = sample_episodes(ds.labels, 6, way=5, shot=1, query=2, seed=0, groups=ds.groups)
-    feats = featcache.encode_clips(model, ds, batch_size=4, progress=False)
+    feats = encode_clips(model, ds, batch_size=4, progress=False)
     assert feats.shape == (len(ds), model.fusion.out_dim)
-    cached = featcache.score_from_cache(model.head, feats, eps)
-    naive = featcache.naive_scores(model, ds, eps, progress=False)
+    cached = score_episodes(CachedFeatures(feats, model.head), eps)
+    naive = score_episodes(LiveFeatures(model, ds), eps)
     for c, n in zip(cached, naive):
         assert c.shape == n.shape == (10, 5)
         assert torch.allclose(c, n, atol=1e-4, rtol=1e-4)
         assert torch.equal(c.argmax(1), n.argmax(1))
     a = evaluate(model, ds, eps, use_cache=True, progress=False)
     b = evaluate(model, ds, eps, use_cache=False, progress=False)
-    assert a["path"] == "cache" and b["path"] == "naive"
+    assert a["path"] == "cache" and b["path"] == "live"
     assert a["episode_accuracy"] == b["episode_accuracy"]
 
 
 @pytest.mark.parametrize("scope", ["clip", "episode"])
 def test_frozen_representation_cache_matches_evaluate(scope):
-    from mumae_core.train.oneshot import scores_from_representations, summarise
-
     torch.manual_seed(0)
     model = build_oneshot_model(video_cfg("oneshot.freeze=frozen", f"oneshot.fusion_scope={scope}")).eval()
     assert model.encoder_is_fixed
     ds = ToyClips()
     eps = sample_episodes(ds.labels, 4, way=5, shot=1, query=2, seed=0)
-    reps = featcache.encode_representations(model, ds, batch_size=4, progress=False)
-    fast = scores_from_representations(model, reps, eps, "cpu")
-    ref = featcache.naive_scores(model, ds, eps, progress=False)
+    reps = encode_representations(model, ds, batch_size=4, progress=False)
+    fast = score_episodes(CachedRepresentations(model, reps, "cpu"), eps)
+    ref = score_episodes(LiveFeatures(model, ds), eps)
     for a, b in zip(fast, ref):
         assert torch.allclose(a, b, atol=1e-4, rtol=1e-4)
     assert (
@@ -148,18 +157,22 @@ def test_frozen_representation_cache_matches_evaluate(scope):
     )
     partial = build_oneshot_model(video_cfg("oneshot.freeze=partial"))
     with pytest.raises(EpisodeError, match="cannot be cached"):
-        featcache.encode_representations(partial, ds, progress=False)
+        encode_representations(partial, ds, progress=False)
 
 
 def test_episode_scope_cannot_use_cache():
     model = build_oneshot_model(video_cfg("oneshot.fusion_scope=episode")).eval()
-    assert model.transductive and not featcache.can_use_cache(model)
+    assert model.transductive
     with pytest.raises(ConfigError, match="transductive"):
         model.clip_features(ToyClips()[0])
     ds = ToyClips()
+    with pytest.raises(EpisodeError, match="transductive"):
+        encode_clips(model, ds, progress=False)
+    with pytest.raises(ConfigError, match="transductive"):
+        evaluate(model, ds, sample_episodes(ds.labels, 2, way=5, shot=1, query=1, seed=0), use_cache=True)
     eps = sample_episodes(ds.labels, 3, way=5, shot=1, query=1, seed=0)
     r = evaluate(model, ds, eps, progress=False)
-    assert r["path"] == "naive" and len(r["episode_accuracy"]) == 3
+    assert r["path"] == "live" and len(r["episode_accuracy"]) == 3
 
 
 def test_missing_modality_at_test():
@@ -244,3 +257,15 @@ def test_train_oneshot_end_to_end(tmp_path):
     m2 = train_oneshot(cfg, datasets=sensor_splits(), out_dir=tmp_path / "again", progress=False)
     assert m2["test"]["episode_accuracy"] == m["test"]["episode_accuracy"]
     assert m2["test_episodes_fingerprint"] == m["test_episodes_fingerprint"]
+
+
+def test_test_episodes_never_written_into_splits(tmp_path, monkeypatch):
+    """Reading a test episode list never writes into the source tree: a new list goes to the episode store
+    (data_home()/episodes); the old code wrote splits/hapt/episodes_5w1s_12_seed1.json here."""
+    monkeypatch.delenv("MUMAE_EPISODES_DIR", raising=False)
+    monkeypatch.setenv("MUMAE_DATA", str(tmp_path / "home"))
+    before = sorted(paths.splits_dir().rglob("*"))
+    m = train_oneshot(sensor_cfg("data.dataset=hapt"), datasets=sensor_splits(), out_dir=tmp_path / "run",
+                      progress=False)  # fmt: skip
+    assert m["test_episodes_file"] == str(tmp_path / "home/episodes/hapt/episodes_5w1s_12_seed1.json")
+    assert sorted(paths.splits_dir().rglob("*")) == before

@@ -1,6 +1,6 @@
 """Shared benchmark helpers: timing (warmup + median of repeats), JSON reports with machine info, tables.
 
-Every benchmark writes `reports/benchmarks/<name>.json` by default:
+Every benchmark writes `reports/benchmarks/<name>.json` (`paths.benchmarks_dir()`) by default:
 `{"benchmark": name, "created": ISO time, "machine": runtime.environment_info(), **results}`.
 """
 
@@ -12,10 +12,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from mumae_core import runtime
+from mumae_core import paths, runtime
 from mumae_core.train.runlog import write_json_atomic
-
-BENCH_DIR = Path(__file__).resolve().parents[2] / "reports" / "benchmarks"
 
 
 def timeit(fn: Callable[[], object], repeats: int = 5, warmup: int = 1, sync: Callable | None = None) -> dict:
@@ -44,7 +42,8 @@ def timeit(fn: Callable[[], object], repeats: int = 5, warmup: int = 1, sync: Ca
 
 
 def default_path(name: str) -> Path:
-    return BENCH_DIR / f"{name}.json"
+    """`paths.benchmarks_dir()/<name>.json` (reports/benchmarks/ of the checkout)."""
+    return paths.benchmarks_dir() / f"{name}.json"
 
 
 def write_report(name: str, results: dict, out: str | Path | None = None) -> Path:

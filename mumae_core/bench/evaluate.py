@@ -7,10 +7,12 @@ Clips: random tensors of the profile's clip size, 10 novel classes x 20 clips (S
 needed: the cost depends on the number and size of the clips only). Episodes: 10,000 five-way one-shot
 episodes with one query per class (10 clips each), drawn from a seed.
 
-  cache   encode every test clip once (batched, no grad), then score all episodes from the (N, D) cache;
-          reported with and without the encoding.
-  naive   re-encode the 10 clips of every episode (what a transductive, episode-scope fusion must do). It is
-          timed on a SAMPLE of episodes and EXTRAPOLATED linearly to 10,000 (the output says so).
+  cache   `eval.CachedFeatures`: encode every test clip once (batched, no grad), then score all episodes from
+          the (N, D) cache; reported with and without the encoding.
+  naive   `eval.LiveFeatures`: re-encode the 10 clips of every episode (what a transductive, episode-scope
+          fusion must do). It is timed on a SAMPLE of episodes and EXTRAPOLATED linearly to 10,000 (the output
+          says so).
+Both are scored by the one scoring function of the kit, `eval.score_episodes`, as in training and test.
 Targets: cache (including encoding) under 10 s on 2 CPU cores; at least 50x faster than naive.
 """
 
@@ -25,9 +27,9 @@ from torch.utils.data import Dataset
 from mumae_core.bench.common import format_table, timeit, write_report
 from mumae_core.config import get_config
 from mumae_core.data.episodes import sample_episodes
+from mumae_core.eval import CachedFeatures, LiveFeatures, encode_clips, score_episodes
 from mumae_core.models.oneshot import build_oneshot_model
 from mumae_core.runtime import autocast_dtype, resolve_device
-from mumae_core.train import featcache
 
 N_EPISODES = 10_000
 N_CLASSES, PER_CLASS = 10, 20
@@ -72,7 +74,7 @@ def main(out=None, profile: str = "default", repeats: int = 5) -> dict:
     cache: dict[str, torch.Tensor] = {}
 
     def encode():
-        cache["feats"] = featcache.encode_clips(
+        cache["feats"] = encode_clips(
             model, ds, batch_size=32, device=device, amp_dtype=dtype, progress=False
         )
 
@@ -82,19 +84,20 @@ def main(out=None, profile: str = "default", repeats: int = 5) -> dict:
     cpu0 = time.process_time()
     t_enc = timeit(encode, repeats=max(1, min(repeats, 2)), warmup=0, sync=sync)
     t_enc["cpu_s_per_run"] = (time.process_time() - cpu0) / t_enc["repeats"]
-    feats = cache["feats"].to(device)
-    t_score = timeit(lambda: featcache.score_from_cache(model.head, feats, episodes), repeats, 1, sync)
+    cached_src = CachedFeatures(cache["feats"].to(device), model.head)
+    t_score = timeit(lambda: score_episodes(cached_src, episodes), repeats, 1, sync)
     cache_total = t_enc["median_s"] + t_score["median_s"]
 
     sample = episodes[:NAIVE_SAMPLE]
-    featcache.naive_scores(model, ds, sample[:2], device=device, amp_dtype=dtype, progress=False)  # warmup
+    live_src = LiveFeatures(model, ds, device=device, amp_dtype=dtype)
+    score_episodes(live_src, sample[:2])  # warmup
     t0 = time.perf_counter()
-    naive = featcache.naive_scores(model, ds, sample, device=device, amp_dtype=dtype, progress=False)
+    naive = score_episodes(live_src, sample)
     if sync:
         sync()
     naive_sample_s = time.perf_counter() - t0
     naive_total = naive_sample_s * N_EPISODES / len(sample)
-    cached = featcache.score_from_cache(model.head, feats, sample)
+    cached = score_episodes(cached_src, sample)
     agree = all(torch.equal(a.argmax(1), b.argmax(1)) for a, b in zip(cached, naive))
     max_diff = max(float((a - b).abs().max()) for a, b in zip(cached, naive))
 

@@ -7,6 +7,9 @@ the train split only and are cached as JSON under `data_home()/cache/` (data roo
 
 Stages: "pretrain" reads the train split in random windows of `frame_stride` (val and test in centred
 windows); "oneshot" spreads every clip's frames over the whole clip, deterministically.
+
+Class lists and clip lists are read from the dataset root's splits/ first, then from the repository's
+splits/<dataset>/ (`split_search_dirs`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import json
 import logging
 from pathlib import Path
 
-from mumae_core import runtime
+from mumae_core import paths, runtime
 from mumae_core.config import Config
 from mumae_core.data.clips import SensorStats
 from mumae_core.data.mmact import MMActDataset, read_split
@@ -24,7 +27,6 @@ from mumae_core.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
-REPO_SPLITS = Path(__file__).resolve().parents[2] / "splits"
 CACHE_BUDGET_BYTES = 4 * 2**30  # cache="auto" keeps decoded frames in memory when they fit in this
 
 
@@ -49,21 +51,37 @@ def dataset_root(cfg: Config) -> Path:
     return root
 
 
+def split_search_dirs(dataset: str, root: Path) -> tuple[Path, Path]:
+    """Where class lists and clip lists are looked for, in this order (the first folder holding a file wins):
+
+    1. `<dataset root>/splits/`: a dataset that ships its own lists (a generated SynthAct tree writes its
+       clip lists there) describes itself best;
+    2. the repository's `splits/<dataset>/` (`paths.splits_dir()`): the committed defaults (class splits of
+       MMAct, SynthAct, HAPT; the MMAct reference clip lists).
+    Class lists (`<kind>_classes.txt`) and split lists (`trainlist<k>.txt`, `testlist<k>.txt`) use the same
+    order, file by file.
+    """
+    return root / "splits", paths.splits_dir() / dataset
+
+
+def _find_list(dataset: str, root: Path, name: str, what: str) -> Path:
+    dirs = split_search_dirs(dataset, root)
+    for d in dirs:
+        if (d / name).is_file():
+            return d / name
+    raise DataError(f"{what} {name} not found in {dirs[0]} or {dirs[1]}")
+
+
 def _class_list(dataset: str, root: Path, kind: str) -> list[str]:
-    for p in (REPO_SPLITS / dataset / f"{kind}_classes.txt", root / "splits" / f"{kind}_classes.txt"):
-        if p.is_file():
-            names = [ln.strip() for ln in p.read_text().splitlines() if ln.strip()]
-            if not names:
-                raise DataError(f"class list {p} is empty")
-            return names
-    raise DataError(f"no {kind}_classes.txt in {REPO_SPLITS / dataset} or {root / 'splits'}")
+    p = _find_list(dataset, root, f"{kind}_classes.txt", "class list")
+    names = [ln.strip() for ln in p.read_text().splitlines() if ln.strip()]
+    if not names:
+        raise DataError(f"class list {p} is empty")
+    return names
 
 
 def _split_file(dataset: str, root: Path, name: str) -> Path:
-    for p in (root / "splits" / name, REPO_SPLITS / dataset / name):
-        if p.is_file():
-            return p
-    raise DataError(f"split list {name} not found in {root / 'splits'} or {REPO_SPLITS / dataset}")
+    return _find_list(dataset, root, name, "split list")
 
 
 def split_clips(cfg: Config, root: Path) -> dict[str, list[str]]:

@@ -13,9 +13,11 @@ are never split between the support and the queries of a class, so a query is ne
 support. Every class must hold `shot + query` items (and, with groups, enough distinct groups), else
 `EpisodeError` names the class: a class is never dropped silently.
 
-Evaluation draws episodes once from a seed and saves them (`episode_path`), so every ablation row is scored
-on the same episodes. Training draws them on the fly (`EpisodicSampler`), in the manner of easyfsl's
-TaskSampler, and `collate_episode` / `load_episode` turn one into tensors (`EpisodeBatch`).
+Evaluation draws episodes once from a seed and saves them (`EpisodeStore.load_or_create`), so every
+ablation row is scored on the same episodes. The committed reference lists in splits/ are read-only inputs;
+new lists go to a writable store folder (`paths.episodes_dir()`), never into the source tree. Training
+draws them on the fly (`EpisodicSampler`), in the manner of easyfsl's TaskSampler, and
+`collate_episode` / `load_episode` turn one into tensors (`EpisodeBatch`).
 """
 
 from __future__ import annotations
@@ -31,9 +33,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from mumae_core import paths
 from mumae_core.errors import EpisodeError
 
-SPLITS_DIR = Path(__file__).resolve().parents[2] / "splits"
 PROTOCOLS = ("per_class", "single")
 EPISODES_FORMAT = 1
 _MAX_REDRAWS = 50  # group-constrained draws retried before the deterministic fallback partition
@@ -156,8 +158,11 @@ def _class_name(c: int, class_names: Sequence[str] | None) -> str:
 
 
 def _check_way(way: int, n_classes: int, classes: np.ndarray) -> None:
-    if not isinstance(way, int | np.integer) or way < 1:
-        raise EpisodeError(f"way must be a positive integer; got {way!r}")
+    if not isinstance(way, int | np.integer) or isinstance(way, bool) or way < 2:
+        raise EpisodeError(
+            f"way must be an integer >= 2 (an episode compares at least two classes; oneshot.way has the "
+            f"same rule); got {way!r}"
+        )
     if way > n_classes:
         raise EpisodeError(
             f"way={way} but only {n_classes} classes are available (labels {classes.tolist()})"
@@ -240,26 +245,14 @@ def validate_episodes(
 
 
 # ---------------------------------------------------------------------- fixed episode lists
-def episode_path(
-    dataset: str, way: int, shot: int, n: int, seed: int, query: int = 1, protocol: str = "per_class"
-) -> Path:
-    """splits/<dataset>/episodes_<way>w<shot>s_<n>_seed<k>.json in the repository.
-
-    The default (1 query per class) keeps exactly that name; other query counts or the 'single' protocol add
-    `_q<query>` / `_single` after `<shot>s` so differently drawn lists never share a file.
-    """
+def episode_filename(
+    way: int, shot: int, n: int, seed: int, query: int = 1, protocol: str = "per_class"
+) -> str:
+    """episodes_<way>w<shot>s_<n>_seed<k>.json; other query counts or the 'single' protocol add `_q<query>` /
+    `_single` after `<shot>s`, so differently drawn lists never share a file."""
     tag = "" if query == 1 else f"_q{query}"
     tag += "" if protocol == "per_class" else f"_{protocol}"
-    return episodes_root() / dataset / f"episodes_{way}w{shot}s{tag}_{n}_seed{seed}.json"
-
-
-def episodes_root() -> Path:
-    """Where saved episode lists live: the repository's splits/, or $MUMAE_EPISODES_DIR when set.
-
-    The test suite points the variable at a temporary folder so that test runs never write into splits/.
-    """
-    env = os.environ.get("MUMAE_EPISODES_DIR")
-    return Path(env) if env else SPLITS_DIR
+    return f"episodes_{way}w{shot}s{tag}_{n}_seed{seed}.json"
 
 
 def labels_fingerprint(labels: Sequence[int], groups: Sequence[str] | None = None) -> str:
@@ -299,49 +292,108 @@ def load_episodes(path: str | os.PathLike) -> tuple[list[Episode], dict[str, Any
     return episodes, d.get("meta", {})
 
 
-def fixed_episodes(
-    labels: Sequence[int],
-    dataset: str,
-    n: int,
-    way: int,
-    shot: int,
-    query: int,
-    protocol: str = "per_class",
-    seed: int = 0,
-    groups: Sequence[str] | None = None,
-    path: str | os.PathLike | None = None,
-    class_names: Sequence[str] | None = None,
-) -> list[Episode]:
-    """The saved episode list at `path` (default `episode_path(...)`), drawn and saved on first use.
+_REFERENCE = object()  # EpisodeStore's default reference folder (paths.splits_dir(), see its docstring)
 
-    A saved list drawn on different labels/groups (fingerprint), or with other settings, raises EpisodeError
-    instead of being silently reused or overwritten.
+
+class EpisodeStore:
+    """Fixed episode lists: committed reference lists (read-only) and a writable folder for new ones.
+
+    root: where new lists are written, as `<root>/<dataset>/<episode_filename>`; default
+        `paths.episodes_dir()` ($MUMAE_EPISODES_DIR, else data_home()/episodes).
+    reference: a folder of committed lists, laid out the same way, that is read and never written; default
+        the repository's splits/ (which holds synthact-default/ and hapt/ lists), or None (no references)
+        when $MUMAE_EPISODES_DIR is set: that variable means "episode lists live in this folder only" (the
+        test suite points it at a temporary folder; so can anyone whose data differs from the reference).
+
+    `load_or_create` returns the reference list when one exists for the request and matches it, else the
+    store's list (drawn and written on first use). Reading never writes into the reference folder, and the
+    store refuses to write into it.
     """
-    path = Path(path) if path is not None else episode_path(dataset, way, shot, n, seed, query, protocol)
-    meta = dict(
-        dataset=dataset,
-        n=n,
-        way=way,
-        shot=shot,
-        query=query,
-        protocol=protocol,
-        seed=seed,
-        fingerprint=labels_fingerprint(labels, groups),
-        grouped=groups is not None,
-    )
-    if path.exists():
+
+    def __init__(self, root: str | os.PathLike | None = None, reference: Any = _REFERENCE):
+        self.root = Path(root) if root is not None else paths.episodes_dir()
+        if reference is _REFERENCE:
+            reference = None if os.environ.get("MUMAE_EPISODES_DIR") else paths.splits_dir()
+        self.reference = Path(reference) if reference is not None else None
+
+    def __repr__(self) -> str:
+        return f"EpisodeStore(root={str(self.root)!r}, reference={self.reference and str(self.reference)!r})"
+
+    def path(self, dataset: str, *args, **kwargs) -> Path:
+        """Where this store writes a list: root/<dataset>/episode_filename(*args, **kwargs)."""
+        return self.root / dataset / episode_filename(*args, **kwargs)
+
+    def reference_path(self, dataset: str, *args, **kwargs) -> Path | None:
+        """The committed reference list for a request (reference/<dataset>/<filename>), or None if absent."""
+        if self.reference is None:
+            return None
+        p = self.reference / dataset / episode_filename(*args, **kwargs)
+        return p if p.is_file() else None
+
+    def load_or_create(
+        self,
+        labels: Sequence[int],
+        dataset: str,
+        n: int,
+        way: int,
+        shot: int,
+        query: int,
+        protocol: str = "per_class",
+        seed: int = 0,
+        groups: Sequence[str] | None = None,
+        class_names: Sequence[str] | None = None,
+        path: str | os.PathLike | None = None,
+    ) -> tuple[list[Episode], Path]:
+        """(episodes, the file they were read from or written to) for a request.
+
+        path: use exactly this file (read it, or draw and write it there) instead of the reference / store
+        lookup. A saved list drawn on other labels / groups (fingerprint) or with other settings raises
+        EpisodeError instead of being silently reused or overwritten.
+        """
+        meta = dict(
+            dataset=dataset, n=n, way=way, shot=shot, query=query, protocol=protocol, seed=seed,
+            fingerprint=labels_fingerprint(labels, groups), grouped=groups is not None,
+        )  # fmt: skip
+        key = (way, shot, n, seed, query, protocol)
+        if path is None:
+            ref = self.reference_path(dataset, *key)
+            if ref is not None:
+                return self._read(ref, meta, labels, groups, reference=True), ref
+            path = self.path(dataset, *key)
+        path = Path(path)
+        if path.exists():
+            return self._read(path, meta, labels, groups, reference=False), path
+        if self.reference is not None and _inside(path, self.reference):
+            raise EpisodeError(
+                f"EpisodeStore: refusing to write {path} into the committed reference folder "
+                f"{self.reference} (read-only); write it to a store folder (EpisodeStore(<dir>)) and copy it "
+                "there deliberately"
+            )
+        episodes = sample_episodes(labels, n, way, shot, query, protocol, seed, groups, class_names)
+        save_episodes(episodes, path, meta)
+        return episodes, path
+
+    def _read(self, path: Path, meta: dict, labels, groups, reference: bool) -> list[Episode]:
         episodes, saved = load_episodes(path)
         diff = {k: (saved.get(k), v) for k, v in meta.items() if saved.get(k) != v}
         if diff:
+            what = "committed reference episode list (read-only: keep it)" if reference else "episode list"
             raise EpisodeError(
-                f"{path}: saved episodes do not match this request (saved, requested): {diff}; "
-                "delete the file to redraw, or pass another path"
+                f"{path}: this {what} was drawn for other data or settings (saved, requested): {diff}. To "
+                "draw a new list for this data, write it elsewhere: set $MUMAE_EPISODES_DIR=<folder> (lists "
+                "are then read from and written to that folder only), or in Python use "
+                "EpisodeStore(<folder>, reference=None).load_or_create(...) or pass path=<new file>"
             )
         validate_episodes(episodes, list(labels), groups)
         return episodes
-    episodes = sample_episodes(labels, n, way, shot, query, protocol, seed, groups, class_names)
-    save_episodes(episodes, path, meta)
-    return episodes
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
 
 
 # ---------------------------------------------------------------------- training: episodes on the fly

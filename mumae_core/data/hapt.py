@@ -36,6 +36,7 @@ from mumae_core import runtime
 from mumae_core.data.clips import SensorStats, normalize_sensor
 from mumae_core.data.safe_pickle import Stub, restricted_load, stub_class, stub_function
 from mumae_core.errors import ConfigError, DataError
+from mumae_core.paths import splits_dir
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ HAPT_CLASSES = (
     "stand_to_sit", "sit_to_stand", "sit_to_lie", "lie_to_sit", "stand_to_lie", "lie_to_stand",
 )  # fmt: skip
 TRANSITIONS = frozenset(HAPT_CLASSES[6:])
-SPLITS_DIR = Path(__file__).resolve().parents[2] / "splits" / "hapt"
+SPLITS_DIR = splits_dir() / "hapt"
 _COLUMNS = ("acc-x", "acc-y", "acc-z", "gyro-x", "gyro-y", "gyro-z", "sequence", "label")
 
 

@@ -8,8 +8,8 @@ For a batch of clips {mod: (B, ...)}:
 and an episode is scored by the head: process_support_set(support feats, labels) then head(query feats).
 
 Per-clip fusion (`fusion_scope == "clip"`) makes a clip's feature independent of the episode, so evaluation
-can encode each clip once (`clip_features`, train/featcache.py). The reference's episode-scope fusion mixes
-the clips of an episode (transductive) and only `episode_scores` applies.
+can encode each clip once (`clip_features`, mumae_core/eval/features.py). The reference episode-scope fusion
+mixes the clips of an episode (transductive) and only `episode_scores` applies.
 
 Freezing (cfg.oneshot.freeze): frozen = the encoder gets no gradient (run in eval mode under no_grad);
 partial = only the last `trainable_blocks` blocks and `fc_norm` train; full = the whole encoder trains.

@@ -5,8 +5,12 @@ Protocol (DESIGN.md §5), unlike the reference (best of ~80 periodic tests on th
   * every `val_classes_eval_every` episodes (and before training) score `val_episodes` fixed episodes of the
     validation classes; keep the state with the best validation accuracy -- selection NEVER sees the test;
   * score the selected model once on a fixed, saved list of test episodes (novel classes),
-    `splits/<dataset>/episodes_<way>w<shot>s_<n>_seed<k>.json`, so every configuration is scored on the same
-    episodes and two configurations can be compared by paired differences (mumae_core.stats).
+    `episodes_<way>w<shot>s_<n>_seed<k>.json`: the committed reference list in splits/<dataset>/ when it
+    matches, else one drawn once into the episode store (`data.episodes.EpisodeStore`), so every
+    configuration is scored on the same episodes and two configurations can be compared by paired
+    differences (mumae_core.stats).
+Scoring (validation, test) and the training episodes' features go through `mumae_core.eval` (feature
+sources, `score_episodes`, `summarise`); this module only trains and selects.
 Results: mean accuracy (%) with a 95% CI over episodes, per-class accuracy, a confusion matrix over the
 novel classes, per-episode accuracies, the modalities used and any missing at test.
 """
@@ -22,24 +26,28 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from mumae_core.data.episodes import (
+    EpisodeStore,
     EpisodicSampler,
     collate_episode,
-    episode_path,
-    fixed_episodes,
+    episode_filename,
     sample_episodes,
 )
 from mumae_core.errors import ConfigError, DataError, EpisodeError
-from mumae_core.models.oneshot import OneShotModel, build_oneshot_model
+from mumae_core.eval import (
+    CachedRepresentations,
+    LiveFeatures,
+    encode_representations,
+    episode_scores,
+    evaluate,
+)
+from mumae_core.models.oneshot import build_oneshot_model
 from mumae_core.runtime import autocast, autocast_dtype, environment_info, resolve_device, seed_everything
-from mumae_core.stats import mean_ci
-from mumae_core.train import featcache
 from mumae_core.train.runlog import append_metrics, write_json_atomic
 
 METRICS_JSON = "metrics.json"
@@ -125,124 +133,28 @@ def check_inputs(cfg, datasets: dict, train: bool = True) -> None:
         )
 
 
-# ---------------------------------------------------------------------- evaluation
-def summarise(scores: list[torch.Tensor], episodes, class_names) -> dict:
-    """Per-episode scores (Q_e, way) -> accuracy (%) ± 95% CI, per-class accuracy, confusion, per-episode."""
-    classes = sorted({c for ep in episodes for c in ep.classes})
-    pos = np.full(max(classes) + 1, -1)
-    pos[classes] = np.arange(len(classes))
-    conf = np.zeros((len(classes), len(classes)), dtype=np.int64)
-    ep_acc = np.empty(len(episodes))
-    for k, (s, ep) in enumerate(zip(scores, episodes)):
-        if not torch.isfinite(s).all():
-            raise DataError(f"evaluate: non-finite scores in episode {k}")
-        pred = s.argmax(1).numpy()
-        y = np.asarray(ep.query_labels)
-        ep_acc[k] = 100.0 * float((pred == y).mean())
-        cls = np.asarray(ep.classes)
-        np.add.at(conf, (pos[cls[y]], pos[cls[pred]]), 1)
-    name = lambda c: class_names[c] if c < len(class_names) else str(c)  # noqa: E731
-    names = [name(c) for c in classes]
-    per_class = {n: float(100.0 * conf[i, i] / conf[i].sum()) for i, n in enumerate(names) if conf[i].sum()}
-    m, ci = mean_ci(ep_acc)
-    return {
-        "accuracy": m,
-        "ci95": ci,
-        "n_episodes": len(episodes),
-        "n_queries": int(conf.sum()),
-        "episode_accuracy": ep_acc.tolist(),
-        "per_class_accuracy": per_class,
-        "confusion": {"classes": names, "matrix": conf.tolist()},
-    }
-
-
-def evaluate(
-    model: OneShotModel,
-    test_ds,
-    episodes,
-    modalities=None,
-    batch_size: int = 32,
-    device: torch.device | str | None = None,
-    amp: str = "off",
-    use_cache: bool | None = None,
-    num_workers: int = 0,
-    progress: bool = True,
-) -> dict:
-    """Score `episodes` (indices into test_ds) with `model`; return the summary dict (see `summarise`).
-
-    modalities: feed only these (default: the model's modalities present in test_ds); the others are reported
-    under "missing_modalities". use_cache: None = the feature cache when the fusion is per clip, else naive.
-    """
-    if not episodes:
-        raise EpisodeError("evaluate: no episodes")
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    have = set(getattr(test_ds, "modalities", model.modalities))
-    wanted = set(modalities) if modalities is not None else set(model.modalities)
-    unknown = wanted - set(model.modalities)
-    if unknown:
-        raise DataError(f"evaluate: modalities {sorted(unknown)} are not modalities of the model")
-    used = [m for m in model.modalities if m in have and m in wanted]
-    if not used:
-        raise DataError(f"evaluate: none of the model's modalities {model.modalities} can be fed from {have}")
-    cache = featcache.can_use_cache(model) if use_cache is None else use_cache
-    if cache and not featcache.can_use_cache(model):
-        raise ConfigError("evaluate: use_cache=True with the episode-scope (transductive) fusion")
-    dtype = autocast_dtype(device, amp)
-    t0 = time.perf_counter()
-    if cache:
-        feats = featcache.encode_clips(model, test_ds, used, batch_size, device, dtype, num_workers, progress)
-        t1 = time.perf_counter()
-        scores = featcache.score_from_cache(model.head, feats.to(device), episodes)
-    else:
-        t1 = t0
-        scores = featcache.naive_scores(model, test_ds, episodes, used, device, dtype, progress)
-    out = summarise(scores, episodes, list(test_ds.class_names))
-    out.update(
-        modalities=used,
-        missing_modalities=[m for m in model.modalities if m not in used],
-        path="cache" if cache else "naive",
-        seconds_encode=t1 - t0,
-        seconds_total=time.perf_counter() - t0,
-    )
-    return out
-
-
-def results_tables(result: dict) -> dict[str, pd.DataFrame]:
-    """DataFrames for a notebook: per_class (accuracy %), confusion (true x predicted), episodes."""
-    conf = result["confusion"]
-    return {
-        "per_class": pd.Series(result["per_class_accuracy"], name="accuracy").to_frame(),
-        "confusion": pd.DataFrame(conf["matrix"], index=conf["classes"], columns=conf["classes"]),
-        "episodes": pd.DataFrame({"accuracy": result["episode_accuracy"]}).rename_axis("episode"),
-    }
-
-
 # ---------------------------------------------------------------------- training
 def _test_episodes(cfg, test_ds, out_dir: Path | None, path: str | Path | None):
+    """(test episodes, their file): the reference list in splits/ when it matches, else the episode store's
+    (`EpisodeStore`: $MUMAE_EPISODES_DIR or data_home()/episodes), or exactly `path` when given."""
     o = cfg.oneshot
-    groups = getattr(test_ds, "groups", None)
     args = dict(
-        labels=list(test_ds.labels), dataset=dataset_name(cfg), n=o.test_episodes, way=o.way, shot=o.shot,
-        query=o.query, protocol=o.query_protocol, seed=o.episode_seed, groups=groups,
+        labels=list(test_ds.labels), n=o.test_episodes, way=o.way, shot=o.shot, query=o.query,
+        protocol=o.query_protocol, seed=o.episode_seed, groups=getattr(test_ds, "groups", None),
         class_names=list(test_ds.class_names),
     )  # fmt: skip
-    if path is None and cfg.data.dataset == "arrays":  # user arrays: never a shared file under splits/
+    name = episode_filename(o.way, o.shot, o.test_episodes, o.episode_seed, o.query, o.query_protocol)
+    if path is None and cfg.data.dataset == "arrays":  # user arrays: never a list shared between datasets
         if out_dir is None:
-            return sample_episodes(**{k: v for k, v in args.items() if k != "dataset"}), None
-        path = out_dir / episode_path("arrays", o.way, o.shot, o.test_episodes, o.episode_seed,
-                                      o.query, o.query_protocol).name  # fmt: skip
+            return sample_episodes(**args), None
+        path = out_dir / name
+    store = EpisodeStore()
     try:
-        eps = fixed_episodes(**args, path=path)
-    except OSError:  # splits/ not writable (e.g. an installed package): keep the list beside the results
+        return store.load_or_create(dataset=dataset_name(cfg), path=path, **args)
+    except OSError:  # the store folder is not writable: keep the list beside the results
         if out_dir is None:
             raise
-        path = out_dir / episode_path(args["dataset"], o.way, o.shot, o.test_episodes, o.episode_seed,
-                                      o.query, o.query_protocol).name  # fmt: skip
-        eps = fixed_episodes(**args, path=path)
-    if path is None:
-        path = episode_path(args["dataset"], o.way, o.shot, o.test_episodes, o.episode_seed, o.query,
-                            o.query_protocol)  # fmt: skip
-    return eps, Path(path)
+        return store.load_or_create(dataset=dataset_name(cfg), path=out_dir / name, **args)
 
 
 def _episode_loader(ds, cfg, sampler) -> DataLoader:
@@ -258,33 +170,6 @@ def episodes_fingerprint(episodes) -> str:
     """A short hash of an episode list: two results are paired only when their fingerprints agree."""
     blob = json.dumps([ep.to_dict() for ep in episodes], separators=(",", ":")).encode()
     return hashlib.sha1(blob).hexdigest()[:16]
-
-
-def gather_representations(reps: dict, idx: list[int], device) -> tuple:
-    """Rows `idx` of cached representations -> (rm (n, D) or None, {mod: (n, N_m, D_m)}) on `device`."""
-    rm = None if reps["rm"] is None else reps["rm"][idx].to(device)
-    return rm, {m: f[idx].to(device) for m, f in reps["feats"].items()}
-
-
-@torch.no_grad()
-def scores_from_representations(model, reps: dict, episodes, device, chunk: int = 256) -> list[torch.Tensor]:
-    """Episode scores from cached representations (frozen encoder): per-clip fusion once per clip then the
-    head from the feature cache; episode-scope fusion per episode."""
-    was = model.training
-    model.eval()
-    if model.transductive:
-        out = []
-        for ep in episodes:
-            rm, feats = gather_representations(reps, ep.support + ep.query, device)
-            s_lab = torch.tensor(ep.support_labels, device=device)
-            out.append(model.scores_from_representations(rm, feats, s_lab).float().cpu())
-    else:
-        n = next(iter(reps["feats"].values())).shape[0]
-        f = torch.cat([model.fusion(*gather_representations(reps, list(range(a, min(a + chunk, n))), device))
-                       for a in range(0, n, chunk)])  # fmt: skip
-        out = featcache.score_from_cache(model.head, f.float(), episodes)
-    model.train(was)
-    return out
 
 
 def _cpu_state(model) -> dict:
@@ -345,17 +230,18 @@ def train_oneshot(
     reps = {}
     if fixed:
         enc = functools.partial(
-            featcache.encode_representations, batch_size=32, device=device, amp_dtype=dtype,
+            encode_representations, batch_size=32, device=device, amp_dtype=dtype,
             num_workers=cfg.data.num_workers, progress=progress,
         )  # fmt: skip
         reps = {k: enc(model, datasets[k]) for k in ("train", "val")}
+    # training episodes come from the same feature sources as evaluation (eval/features.py)
+    train_src = (
+        CachedRepresentations(model, reps["train"], device) if fixed
+        else LiveFeatures(model, datasets["train"], device=device, amp_dtype=dtype)
+    )  # fmt: skip
 
     def validate(episode: int, train_loss: float | None) -> dict:
-        if fixed:
-            r = summarise(scores_from_representations(model, reps["val"], val_eps, device), val_eps,
-                          list(datasets["val"].class_names))  # fmt: skip
-        else:
-            r = ev(model, datasets["val"], val_eps)
+        r = ev(model, datasets["val"], val_eps, reps=reps.get("val"))
         row = {"episode": episode, "val_accuracy": r["accuracy"], "val_ci95": r["ci95"]}
         row["train_loss"] = train_loss
         history.append(row)
@@ -364,15 +250,14 @@ def train_oneshot(
         return r
 
     def train_episodes():
-        """(clips: cached (rm, feats) or a batch {mod: (S + Q, ...)}, support labels, query labels)."""
+        """(episode or None, its loaded clips {mod: (S + Q, ...)} or None, support labels, query labels)."""
         if fixed:
             for ep in sampler:
-                reps_ep = gather_representations(reps["train"], ep.support + ep.query, device)
-                yield reps_ep, torch.tensor(ep.support_labels, device=device), ep.query_labels
+                yield ep, None, torch.tensor(ep.support_labels, device=device), ep.query_labels
         else:
             for eb in _episode_loader(datasets["train"], cfg, sampler):
                 joint = {m: torch.cat([eb.support[m], eb.query[m]]).to(device) for m in model.modalities}
-                yield joint, eb.support_labels.to(device), eb.query_labels
+                yield None, joint, eb.support_labels.to(device), eb.query_labels
 
     history: list[dict] = []
     t0 = time.perf_counter()
@@ -384,10 +269,9 @@ def train_oneshot(
         model.train()
         losses: list[float] = []
         bar = tqdm(total=o.train_episodes, desc="one-shot training", disable=not progress)
-        for i, (clips, s_lab, q_lab) in enumerate(train_episodes(), start=1):
+        for i, (ep, clips, s_lab, q_lab) in enumerate(train_episodes(), start=1):
             with autocast(device, dtype):
-                rm, feats = clips if fixed else model.representations(clips)
-                scores = model.scores_from_representations(rm, feats, s_lab)
+                scores = episode_scores(train_src, s_lab, ep, clips)
             loss = F.cross_entropy(scores.float(), torch.as_tensor(q_lab, device=device))
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"train_oneshot: non-finite loss at training episode {i}")

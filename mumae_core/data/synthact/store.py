@@ -1,7 +1,7 @@
 """Where a SynthAct dataset lives, and generating it once when it is not there yet.
 
 Locally: `<data_dir or data_home()>/synthact-<size>`. On Kaggle a read-only copy attached under
-/kaggle/input is used when one is found (`runtime.find_kaggle_input`), else it is generated under
+/kaggle/input is used when one is found (`paths.find_kaggle_input`), else it is generated under
 /kaggle/working/data.
 """
 
@@ -11,18 +11,18 @@ import json
 import os
 from pathlib import Path
 
-from mumae_core import runtime
+from mumae_core import paths
 from mumae_core.errors import ConfigError
 
 
 def synthact_root(size: str, data_dir: str | os.PathLike | None = None) -> Path:
     """SynthAct of `size`: a Kaggle input copy if attached, else <data_dir>/synthact-<size>."""
     name = f"synthact-{size}"
-    if runtime.in_kaggle():
-        found = runtime.find_kaggle_input(name)
+    if paths.in_kaggle():
+        found = paths.find_kaggle_input(name)
         if found is not None:
             return found
-    return Path(data_dir or runtime.data_home()) / name
+    return Path(data_dir or paths.data_home()) / name
 
 
 def ensure_synthact(size: str, data_dir: str | os.PathLike | None = None, seed: int = 0) -> Path:
@@ -30,7 +30,7 @@ def ensure_synthact(size: str, data_dir: str | os.PathLike | None = None, seed: 
     root = synthact_root(size, data_dir)
     if _complete(root, size, seed):
         return root
-    if runtime.in_kaggle() and str(root).startswith(str(runtime.KAGGLE_INPUT)):
+    if paths.in_kaggle() and str(root).startswith(str(paths.KAGGLE_INPUT)):
         raise ConfigError(f"{root} under /kaggle/input is incomplete and read-only; attach a full copy")
     from .generate import generate
 
