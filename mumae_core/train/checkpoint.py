@@ -57,7 +57,11 @@ def save_checkpoint(path: str | os.PathLike, state: dict, keep_previous: bool = 
         except RuntimeError as e:  # torch's zip writer turns a failed write into a RuntimeError
             if "inline_container" not in str(e) and "unexpected pos" not in str(e):
                 raise
-            raise _write_failure(tmp, e) from e
+            raise _write_failure(path, tmp, e) from e
+        except OSError as e:
+            if e.filename is None:  # a failed write() does not say which file
+                raise OSError(e.errno, e.strerror, str(path)) from e
+            raise
         if keep_previous and path.exists():
             _rotate(path, previous_of(path))
         os.replace(tmp, path)
@@ -91,7 +95,7 @@ def _rotate(path: Path, prev: Path) -> None:
             tmp.unlink()
 
 
-def _write_failure(tmp: Path, e: RuntimeError) -> OSError:
+def _write_failure(path: Path, tmp: Path, e: RuntimeError) -> OSError:
     """The OSError behind torch's "unexpected pos": ENOSPC when the disk has no room left, else EIO."""
     try:
         free = shutil.disk_usage(tmp.parent).free
@@ -101,7 +105,7 @@ def _write_failure(tmp: Path, e: RuntimeError) -> OSError:
     full = free < max(written, 1 << 20)
     code = errno.ENOSPC if full else errno.EIO
     msg = "No space left on device" if full else f"write failed ({str(e).splitlines()[0][:200]})"
-    return OSError(code, msg, str(tmp))
+    return OSError(code, msg, str(path))
 
 
 def remove_stale_temp_files(run_dir: str | os.PathLike) -> list[Path]:
@@ -235,10 +239,25 @@ def load_mae(run_dir_or_file: str | os.PathLike, cfg: Config | None = None, map_
             cfg = Config.from_dict(state["config"])
         else:
             raise CheckpointError(f"{path}: no config.json beside it and no config inside; pass cfg=")
+        _portable_devices(cfg)
     model = build_mae(cfg)
     load_state_strict(model, state["model"], source=str(path))
     model.eval()
     return model, cfg
+
+
+def _portable_devices(cfg: Config) -> None:
+    """A run recorded with a device this machine lacks (pretrain.device=cuda, read on a CPU machine) is
+    loaded with device 'auto': the device does not change the weights, and Config.validate() refuses an
+    unavailable one."""
+    from mumae_core.config import _device
+    from mumae_core.errors import ConfigError
+
+    for section in (cfg.pretrain, cfg.oneshot):
+        try:
+            _device("device", section.device)
+        except ConfigError:
+            section.device = "auto"
 
 
 # ---------------------------------------------------------------------- RNG state
