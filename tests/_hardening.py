@@ -3,7 +3,7 @@ script run in a subprocess, and fault injection in that subprocess through a `si
 
 Faults (`MUMAE_TEST_FAULT=kind:arg`, read by the sitecustomize written by `fault_dir`):
     kill_in_forward:N   SIGKILL the process at the N-th model forward (mid optimizer step)
-    kill_in_save:N      the N-th torch.save writes half its bytes, then SIGKILL (kill during a checkpoint write)
+    kill_in_save:N      the N-th torch.save writes half its bytes, then SIGKILL (a kill while writing)
     enospc_in_save:N    the N-th torch.save writes half its bytes, then raises OSError(ENOSPC) (a full disk)
     readonly:DIR        every write under DIR raises OSError(EROFS) (a read-only folder, also as root)
 """
@@ -20,7 +20,7 @@ import torch
 
 MUMAE = Path(sys.executable).with_name("mumae")
 
-SITECUSTOMIZE = '''
+SITECUSTOMIZE = """
 import os
 
 _fault = os.environ.get("MUMAE_TEST_FAULT", "")
@@ -82,7 +82,7 @@ if _fault:
                     return real(src, *a, **k)
                 return f
             setattr(os, _name, _wrap(getattr(os, _name)))
-'''
+"""
 
 
 def synth_smoke(base: Path) -> Path:

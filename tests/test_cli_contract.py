@@ -5,7 +5,6 @@ import os
 
 import pytest
 import torch
-
 from _hardening import error_line, fault_dir, mumae, synth_smoke
 
 SMOKE = ["--profile", "smoke"]
