@@ -199,6 +199,29 @@ def test_item06_kill9_dead_temp_files_and_truncated_checkpoint_resume_bit_identi
     assert [x["step"] for x in resumes] == [8, 4]
 
 
+def test_item06_only_dead_temp_files_of_the_run_are_removed(tmp_path):
+    import subprocess
+    import sys
+
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        names = {
+            ".checkpoint-last.pt.tmp999999999": False,  # dead pid: removed
+            f".checkpoint-last.pt.tmp{alive.pid}": True,  # a writer still running: kept
+            ".metrics.jsonl.tmp999999999": False,
+            ".bashrc.tmp1": True,  # not a run-directory file: kept
+            "notes.tmp1": True,
+        }
+        for n in names:
+            (tmp_path / n).write_text("x")
+        removed = ck.remove_stale_temp_files(tmp_path)
+    finally:
+        alive.kill()
+        alive.wait()
+    assert sorted(p.name for p in removed) == sorted(n for n, keep in names.items() if not keep)
+    assert all((tmp_path / n).exists() == keep for n, keep in names.items())
+
+
 # ---------------------------------------------------------------------- 7, 8: sensor times and columns
 def _clip_tree(root, n_rec=2, n_frames=60, sensors=SENS):
     entries = make_tree(root, {"closing": n_rec}, cams=(1,), n_frames=n_frames, sensors=sensors)

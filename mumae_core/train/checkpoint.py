@@ -113,8 +113,8 @@ def remove_stale_temp_files(run_dir: str | os.PathLike) -> list[Path]:
     files of a process that is still alive are kept. Returns the removed paths."""
     removed = []
     for p in Path(run_dir).glob(".*.tmp*"):
-        pid = p.name.rsplit(".tmp", 1)[-1].split(".")[0]
-        if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+        m = _TEMP_RE.match(p.name)
+        if m is None or (int(m.group(1)) != os.getpid() and _alive(int(m.group(1)))):
             continue
         try:
             p.unlink()
@@ -122,6 +122,12 @@ def remove_stale_temp_files(run_dir: str | os.PathLike) -> list[Path]:
         except OSError:
             pass
     return removed
+
+
+# temp files of the run directory's own writers: checkpoints, config.json, metrics.jsonl, summary.json
+_TEMP_RE = re.compile(
+    r"^\.(?:checkpoint-[\w.-]+\.pt|config\.json|metrics\.jsonl|summary\.json|write-test)\.tmp(\d+)$"
+)
 
 
 def _alive(pid: int) -> bool:

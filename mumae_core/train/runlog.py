@@ -77,9 +77,15 @@ def read_config(run_dir: str | os.PathLike) -> Config:
 
 def append_metrics(run_dir: str | os.PathLike, row: dict) -> None:
     """Append one JSON line to metrics.jsonl (flushed, so a killed run keeps its log)."""
-    with open(Path(run_dir) / METRICS_FILE, "a") as f:
-        f.write(json.dumps(_jsonable(row)) + "\n")
-        f.flush()
+    path = Path(run_dir) / METRICS_FILE
+    try:
+        with open(path, "a") as f:
+            f.write(json.dumps(_jsonable(row)) + "\n")
+            f.flush()
+    except OSError as e:
+        if e.filename is None:  # a failed write() does not say which file
+            raise OSError(e.errno, e.strerror, str(path)) from e
+        raise
 
 
 def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
