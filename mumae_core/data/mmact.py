@@ -12,6 +12,11 @@ The video window's span, first to last frame shown, is mapped so, and each senso
 there onto `sensor_len` evenly spaced times. A clip shorter than the window repeats its last frame and the
 sensor holds its value at that frame over the same stretch, so the two stay in step.
 
+Time checks (when a clip is first read): each sensor's span must match the clip's duration (n frames /
+`video_fps`) and the other sensors' start and end within `sensor_span_tol` seconds, and no gap between two
+samples may exceed `sensor_max_gap` mean sample periods; otherwise the clip is a DataError (with
+`on_error="skip"`: warned about, counted and replaced by the next good clip).
+
 Cache (`cache=True`): decoded uint8 frames and parsed sensor recordings stay in memory after the first read.
 For random training windows (`train=True`, `frame_stride=s>0`) the window start is always a multiple of s,
 so every frame a window can show lies on the grid 0, s, 2s, ... (plus the last frame); the cache keeps that

@@ -10,7 +10,11 @@ A pretraining checkpoint is a dict:
     elapsed, epoch_stats, format run bookkeeping
 
 Save writes a temp file in the same directory and renames it over the target (`os.replace`), so a run killed
-mid-write keeps the previous checkpoint. Load never runs pickled code (`torch.load(weights_only=True)`).
+mid-write keeps the previous checkpoint. Pretraining also keeps the checkpoint before the last one
+(`checkpoint-prev.pt`, rotated by hard link + rename) and resumes from it when `checkpoint-last.pt` is
+unreadable; temp files of killed runs are removed at the next start (`remove_stale_temp_files`). A full disk
+is an OSError(ENOSPC) naming the file, also where torch reports it as "unexpected pos". Load never runs
+pickled code (`torch.load(weights_only=True)`); a refused file is reported as trying to run code.
 """
 
 from __future__ import annotations
