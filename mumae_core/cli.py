@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mumae_core.errors import MumaeError
+from mumae_core.errors import MumaeError, describe_os_error
 
 
 def _cmd_synth(a: argparse.Namespace) -> None:
@@ -312,12 +312,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run one subcommand. Every expected failure (a MumaeError, an OS error such as a full disk or a
+    read-only folder) ends with exit code 2 and one line `mumae <cmd>: error: ...` naming the file or
+    parameter; an interrupt exits 130."""
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
     except MumaeError as e:
-        print(f"mumae {args.command}: error: {e}", file=sys.stderr)
-        sys.exit(2)
+        _fail(args.command, str(e))
+    except OSError as e:
+        _fail(args.command, describe_os_error(e))
+    except KeyboardInterrupt:
+        print(f"mumae {args.command}: interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+def _fail(command: str, message: str) -> None:
+    """Print `mumae <command>: error: <message>` as one line (a multi-line message is joined with '; ')."""
+    parts = [ln.strip() for ln in message.strip().splitlines() if ln.strip()] or ["unknown error"]
+    text = parts[0]
+    for prev, part in zip(parts, parts[1:]):
+        text += (" " if prev.endswith(":") else "; ") + part
+    print(f"mumae {command}: error: {text}", file=sys.stderr)
+    sys.exit(2)
 
 
 if __name__ == "__main__":

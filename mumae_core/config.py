@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +53,16 @@ class DataConfig:
     # squash (whole frame to img_size^2, aspect not kept) | center_crop (centre square, then resize) |
     # short_side (short side to img_size, then centre crop)
     resize: str = "squash"
+    # sensor time checks (MMAct layout): a sensor's span may differ from the clip's duration (n frames /
+    # video_fps) and from the other sensors' start and end by at most sensor_span_tol seconds; a gap between
+    # two samples longer than sensor_max_gap mean sample periods is an error (with on_error=skip: the clip is
+    # skipped, warned about and counted). sensor_time_unit: seconds per timestamp unit (MMAct, SynthAct: ms).
+    sensor_span_tol: float = 0.25
+    sensor_max_gap: float = 10.0
+    sensor_time_unit: float = 0.001
+    video_fps: float = (
+        30.0  # frame rate of the videos (MMAct and SynthAct: 30); 0 = no check against the clip
+    )
 
 
 @dataclass
@@ -258,6 +269,13 @@ class Config:
         _positive("data.sensor_len", d.sensor_len)
         if d.frame_stride < 0:
             raise ConfigError(f"data.frame_stride must be >= 0 (0 = spread); got {d.frame_stride}")
+        _nonnegative_int("data.num_workers", d.num_workers)
+        if not isinstance(d.split, str) or not d.split.strip():
+            raise ConfigError(f"data.split must name a split (e.g. '03'); got {d.split!r}")
+        _number("data.sensor_span_tol", d.sensor_span_tol, lo=0.0)
+        _number("data.sensor_max_gap", d.sensor_max_gap, lo=1.0)
+        _number("data.sensor_time_unit", d.sensor_time_unit, lo=0.0, lo_open=True)
+        _number("data.video_fps", d.video_fps, lo=0.0)
 
         dims = m.dims()
         for name, v in dims.items():
@@ -272,6 +290,12 @@ class Config:
                 f"{dims['decoder_heads']}"
             )
         _choice("model.sensor_patch_mode", m.sensor_patch_mode, ("contiguous", "strided"))
+        for name in ("tubelet", "patch", "sensor_patches"):
+            _positive(f"model.{name}", getattr(m, name))
+        _number("model.mlp_ratio", m.mlp_ratio, lo=0.0, lo_open=True)
+        if int(dims["embed_dim"] * m.mlp_ratio) < 1 or int(dims["decoder_dim"] * m.mlp_ratio) < 1:
+            raise ConfigError(f"model.mlp_ratio={m.mlp_ratio} gives an MLP with no hidden units")
+        _number("model.drop_path", m.drop_path, lo=0.0, hi=1.0, hi_open=True)
         if self.has_video:
             if d.num_frames % m.tubelet:
                 raise ConfigError(
@@ -299,10 +323,20 @@ class Config:
         _positive("pretrain.batch_size", p.batch_size)
         _positive("pretrain.accum_steps", p.accum_steps)
         _choice("pretrain.amp", p.amp, ("auto", "bf16", "fp16", "off"))
-        if p.base_lr <= 0:
-            raise ConfigError(f"pretrain.base_lr must be > 0; got {p.base_lr}")
         if not isinstance(p.tensorboard, bool):
             raise ConfigError(f"pretrain.tensorboard must be true or false; got {p.tensorboard!r}")
+        _number("pretrain.base_lr", p.base_lr, lo=0.0, lo_open=True)
+        _number("pretrain.min_lr", p.min_lr, lo=0.0)
+        _number("pretrain.warmup_epochs", p.warmup_epochs, lo=0.0)
+        _number("pretrain.weight_decay", p.weight_decay, lo=0.0)
+        _number("pretrain.loss_hyper", p.loss_hyper, lo=0.0)
+        _betas("pretrain.betas", p.betas)
+        if p.clip_grad is not None:
+            _number("pretrain.clip_grad", p.clip_grad, lo=0.0, lo_open=True, hint="or none for no clipping")
+        _positive("pretrain.ckpt_every", p.ckpt_every)
+        _positive("pretrain.log_every", p.log_every)
+        _nonnegative_int("pretrain.seed", p.seed)
+        _device("pretrain.device", p.device)
 
         _choice("oneshot.query_protocol", o.query_protocol, ("per_class", "single"))
         _choice("oneshot.head", o.head, ("proto_cos", "proto_euclid", "selfcross"))
@@ -334,6 +368,17 @@ class Config:
             )
         for name in ("recon_clips", "attention_clips", "embedding_clips", "ablation_epochs"):
             _positive(f"report.{name}", getattr(r, name))
+        for name in (
+            "fusion_heads", "train_episodes", "episodes_per_step", "val_classes_eval_every", "val_episodes",
+            "test_episodes",
+        ):  # fmt: skip
+            _positive(f"oneshot.{name}", getattr(o, name))
+        _nonnegative_int("oneshot.trainable_blocks", o.trainable_blocks)
+        _number("oneshot.lr", o.lr, lo=0.0, lo_open=True)
+        _number("oneshot.weight_decay", o.weight_decay, lo=0.0)
+        _nonnegative_int("oneshot.episode_seed", o.episode_seed)
+        _nonnegative_int("oneshot.seed", o.seed)
+        _device("oneshot.device", o.device)
         return self
 
 
@@ -475,7 +520,10 @@ def _coerce(key: str, value: Any, current: Any, type_str: Any) -> Any:
         if "tuple" in ts:
             parts = [x.strip() for x in v.strip("()[]").split(",") if x.strip()]
             if "float" in ts:
-                return tuple(float(x) for x in parts)
+                try:
+                    return tuple(float(x) for x in parts)
+                except ValueError as e:
+                    raise ConfigError(f"{key}: cannot parse {value!r} as numbers ({e})") from e
             return tuple(parts)
         if "bool" in ts:
             if v.lower() in ("1", "true", "yes", "on"):
@@ -502,5 +550,73 @@ def _choice(key: str, value: Any, options: tuple) -> None:
 
 
 def _positive(key: str, value: Any) -> None:
-    if not isinstance(value, int) or value <= 0:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise ConfigError(f"{key} must be a positive integer; got {value!r}")
+
+
+def _nonnegative_int(key: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ConfigError(f"{key} must be an integer >= 0; got {value!r}")
+
+
+def _number(
+    key: str,
+    value: Any,
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+    hi_open: bool = False,
+    hint: str = "",
+) -> None:
+    """A finite real number in [lo, hi] (open ends with lo_open / hi_open); ConfigError naming `key`."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and lo is not None:
+        ok = value > lo if lo_open else value >= lo
+    if ok and hi is not None:
+        ok = value < hi if hi_open else value <= hi
+    if not ok:
+        lo_s = "-inf" if lo is None else f"{lo:g}"
+        hi_s = "inf" if hi is None else f"{hi:g}"
+        rng = f"{'(' if lo_open or lo is None else '['}{lo_s}, {hi_s}{')' if hi_open or hi is None else ']'}"
+        raise ConfigError(
+            f"{key} must be a finite number in {rng}{' ' + hint if hint else ''}; got {value!r}"
+        )
+
+
+def _betas(key: str, value: Any) -> None:
+    """AdamW betas: two numbers in [0, 1)."""
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise ConfigError(f"{key} must be two numbers in [0, 1), e.g. {key}=0.9,0.95; got {value!r}")
+    for v in value:
+        _number(key, v, lo=0.0, hi=1.0, hi_open=True, hint="(each of the two)")
+
+
+def _device(key: str, value: Any) -> None:
+    """auto | cpu | cuda | cuda:K | mps, and available on this machine."""
+    import torch
+
+    if value == "auto":
+        return
+    try:
+        dev = torch.device(value)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"{key}={value!r} is not a device; use auto, cpu, cuda or cuda:K") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"{key}={value!r} but CUDA is not available on this machine (torch {torch.__version__}); "
+                f"use {key}=auto or cpu"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(
+                f"{key}={value!r} but only {torch.cuda.device_count()} CUDA device(s) are visible"
+            )
+    elif dev.type == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise ConfigError(
+                f"{key}={value!r} but MPS is not available on this machine; use {key}=auto or cpu"
+            )
+    elif dev.type != "cpu":
+        raise ConfigError(
+            f"{key}={value!r}: unsupported device type {dev.type!r}; use auto, cpu, cuda or cuda:K"
+        )

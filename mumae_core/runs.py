@@ -32,6 +32,8 @@ FREE_KEYS = (
     "pretrain.device",
     "pretrain.ckpt_every",
     "pretrain.log_every",
+    "pretrain.tensorboard",
+    "data.video_backend",  # decord and PyAV decode the same frames (data/video.py)
     "oneshot.device",
 )
 FREE_SECTIONS = ("report",)

@@ -280,7 +280,7 @@ def test_constant_sensor_channel(tmp_path):
     entries = make_tree(tmp_path, {"closing": 2}, cams=(1,), n_frames=8, sensors=("orientation",))
     for e in entries:
         rec = recording_name(e.split("/")[1])
-        t = np.linspace(0, 1000, 30)
+        t = np.linspace(0, 1000 * 8 / 30, 30)  # the 8-frame clip's span (a longer one is refused)
         xyz = np.stack([np.sin(t), np.full(30, 180.0), np.cos(t)], 1)
         write_csv(tmp_path / "orientation_clip" / "closing" / f"{rec}.csv", t, xyz, header=False)
     ds = MMActDataset(tmp_path, entries, ["closing"], ("orientation",), sensor_len=8, sensor_norm="minmax")

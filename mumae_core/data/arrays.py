@@ -66,6 +66,11 @@ class ArrayDataset(Dataset):
             x = np.asarray(x)
             if x.ndim != 3:
                 raise DataError(f"ArrayDataset: modality {m!r} must be (N, L, C); got shape {x.shape}")
+            if x.shape[1] == 0 or x.shape[2] == 0:
+                raise DataError(
+                    f"ArrayDataset: modality {m!r} has shape {x.shape}: every item needs L >= 1 samples of "
+                    f"C >= 1 channels"
+                )
             if x.shape[0] != n:
                 raise DataError(f"ArrayDataset: modality {m!r} has {x.shape[0]} items but labels has {n}")
             if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):

@@ -22,7 +22,7 @@ from pathlib import Path
 from mumae_core import paths, runtime
 from mumae_core.config import Config
 from mumae_core.data.clips import SensorStats
-from mumae_core.data.mmact import MMActDataset, read_split
+from mumae_core.data.mmact import MMActDataset, read_split, recording_name
 from mumae_core.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -108,9 +108,21 @@ def split_clips(cfg: Config, root: Path) -> dict[str, list[str]]:
 
 
 def _stats_path(cfg: Config, root: Path, train_clips: list[str], sensors: tuple[str, ...]) -> Path:
-    key = json.dumps(
-        [str(root.resolve()), cfg.data.split, list(sensors), cfg.data.sensor_len, train_clips], sort_keys=True
-    )
+    """The cache file of the train split's z-score statistics. Its key covers the settings they depend on
+    and the (size, mtime_ns) of every sensor file they read, so a file edited in place makes a new key."""
+    d = cfg.data
+    files = []
+    for rec in sorted({(c.split("/")[0], recording_name(c.split("/")[1])) for c in train_clips}):
+        for m in sensors:
+            p = root / f"{m}_clip" / rec[0] / f"{rec[1]}.csv"
+            try:
+                st = p.stat()
+                files.append([str(p.relative_to(root)), st.st_size, st.st_mtime_ns])
+            except OSError:
+                files.append([str(p.relative_to(root)), None, None])
+    checks = [d.on_error, d.sensor_max_gap, d.sensor_span_tol, d.sensor_time_unit]
+    parts = [str(root.resolve()), d.split, list(sensors), d.sensor_len, train_clips, checks, files]
+    key = json.dumps(parts, sort_keys=True)
     h = hashlib.sha1(key.encode()).hexdigest()[:16]
     return runtime.data_home() / "cache" / f"sensor_stats-{cfg.data.dataset}-{h}.json"
 
@@ -182,6 +194,8 @@ def build_datasets(
             img_size=d.img_size, sensor_len=d.sensor_len, sensor_norm=d.sensor_norm, sensor_stats=stats,
             video_norm=d.video_norm, on_error=d.on_error, train=random_windows, seed=cfg.pretrain.seed,
             cache=use_cache, resize=d.resize, video_backend=d.video_backend,
+            sensor_span_tol=d.sensor_span_tol, sensor_max_gap=d.sensor_max_gap,
+            sensor_time_unit=d.sensor_time_unit, video_fps=d.video_fps,
         )  # fmt: skip
 
     stats = None

@@ -40,8 +40,9 @@ def _is_number(s: str) -> bool:
 def read_sensor_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Read a sensor CSV: column 0 a timestamp, columns 1-3 x, y, z (extra columns are ignored).
 
-    A header row is detected (first row not numeric) and skipped. Rows are sorted by time and rows with
-    an exactly repeated timestamp are dropped (the first is kept).
+    A header row is detected (first row not numeric) and skipped. A header that starts with an unnamed
+    column (`,timestamp,x,y,z`: a pandas index written by `DataFrame.to_csv`) shifts the columns by one.
+    Rows are sorted by time and rows with an exactly repeated timestamp are dropped (the first is kept).
 
     Returns:
         t: float64 `(L,)` strictly increasing timestamps, in the file's own unit.
@@ -62,10 +63,17 @@ def read_sensor_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     rows = lines[header:]
     if not rows:
         raise DataError(f"sensor file {path} has a header but no data rows")
+    skip = 1 if header and _is_index_header(first) else 0
+    if skip and len(first) < 5:
+        raise DataError(
+            f"sensor file {path}: the header {lines[0]!r} starts with a pandas index column "
+            f"({first[0]!r}) but has no timestamp, x, y, z after it"
+        )
     try:
-        data = np.loadtxt(rows, delimiter=",", usecols=(0, 1, 2, 3), dtype=np.float64, ndmin=2)
+        cols = tuple(range(skip, skip + 4))
+        data = np.loadtxt(rows, delimiter=",", usecols=cols, dtype=np.float64, ndmin=2)
     except ValueError as e:
-        ncol = min(len(r.split(",")) for r in rows)
+        ncol = min(len(r.split(",")) for r in rows) - skip
         if ncol < 4:
             raise DataError(
                 f"sensor file {path}: expected 4 columns (timestamp, x, y, z), a row has {ncol}"
@@ -73,6 +81,13 @@ def read_sensor_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(
             f"sensor file {path}: non-numeric value: {e} (rows counted from 0 after any header)"
         ) from e
+    if not skip and len(rows[0].split(",")) >= 5 and len(data) > 2:
+        if np.array_equal(data[:, 0], np.arange(len(data))) and np.all(np.diff(data[:, 1]) > 0):
+            raise DataError(
+                f"sensor file {path}: column 1 counts 0, 1, 2, ... and column 2 increases like a timestamp: "
+                f"it looks like a pandas index written without a header. Write the file without the index "
+                f"(DataFrame.to_csv(index=False)) or with its header (',timestamp,x,y,z')"
+            )
     bad = np.isnan(data) | np.isinf(data)
     if bad.any():
         r, c = np.argwhere(bad)[0]
@@ -86,6 +101,41 @@ def read_sensor_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     if len(data) < 2:
         raise DataError(f"sensor file {path}: fewer than 2 samples with distinct timestamps ({len(data)})")
     return data[:, 0].copy(), data[:, 1:4].astype(np.float32)
+
+
+def _is_index_header(fields: list[str]) -> bool:
+    """A header whose first column is a pandas index (`DataFrame.to_csv` with the index): an empty name,
+    'Unnamed: 0' or 'index', followed by named columns."""
+    name = fields[0].strip().strip('"').lower()
+    return len(fields) >= 2 and (name in ("", "index") or name.startswith("unnamed"))
+
+
+def sensor_gaps(t: np.ndarray, max_gap: float) -> np.ndarray:
+    """Indices k where `t[k + 1] - t[k]` exceeds `max_gap` mean sample periods -> int64 `(n_gaps,)`.
+
+    The mean period is the recording's span over its sample count (robust to uneven sampling, where the
+    median interval can be much shorter than a typical pause between samples).
+    """
+    if len(t) < 3:
+        return np.zeros(0, dtype=np.int64)
+    period = (t[-1] - t[0]) / (len(t) - 1)
+    return np.flatnonzero(np.diff(t) > max_gap * period).astype(np.int64)
+
+
+def check_sensor_gaps(t: np.ndarray, path: str | Path, max_gap: float, unit: float) -> None:
+    """DataError naming the file and the longest gap when the recording has a gap longer than `max_gap`
+    mean sample periods (`unit`: seconds per timestamp unit); interpolation would bridge it silently."""
+    gaps = sensor_gaps(t, max_gap)
+    if gaps.size:
+        d = np.diff(t)[gaps]
+        k = int(gaps[np.argmax(d)])
+        period = (t[-1] - t[0]) / (len(t) - 1)
+        raise DataError(
+            f"sensor file {path}: {gaps.size} gap(s) longer than data.sensor_max_gap={max_gap:g} sample "
+            f"periods ({max_gap * period * unit:.3g} s); the longest is {d.max() * unit:.3g} s after "
+            f"timestamp {t[k]:.6g} (data row {k + 1} after sorting). A dropout would be bridged by "
+            f"interpolation: fix the file, or use data.on_error=skip to skip the clip"
+        )
 
 
 def interp_sensor(t: np.ndarray, xyz: np.ndarray, times: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ import importlib.metadata
 import importlib.util
 import logging
 import os
+import pickle
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,9 +168,16 @@ class HAPTArrays:
 def parse_hapt_pickle(path: str | os.PathLike) -> HAPTArrays:
     """Read HAPT.pkl.gz with the restricted unpickler into plain arrays (no pandas involved)."""
     path = Path(path)
-    raw = path.read_bytes()
-    with gzip.open(path, "rb") as f:
-        obj = restricted_load(f, extra=_pandas_stubs(), source=str(path))
+    if not path.is_file():
+        raise DataError(f"HAPT pickle {path} does not exist (expected a gzipped pickle such as HAPT.pkl.gz)")
+    try:
+        raw = path.read_bytes()
+        with gzip.open(path, "rb") as f:
+            obj = restricted_load(f, extra=_pandas_stubs(), source=str(path))
+    except (OSError, EOFError, gzip.BadGzipFile) as e:  # BadGzipFile is an OSError; named for the reader
+        raise DataError(f"HAPT pickle {path} is not a readable gzip file: {e}") from e
+    except pickle.UnpicklingError as e:
+        raise DataError(f"HAPT pickle {path} was refused or is corrupt: {e}") from e
     if not isinstance(obj, dict) or not obj:
         raise DataError(f"HAPT pickle {path}: expected a dict user -> list of DataFrames; got {type(obj)}")
     acc, gyro, label, users, exps, lengths = [], [], [], [], [], []

@@ -12,6 +12,11 @@ The video window's span, first to last frame shown, is mapped so, and each senso
 there onto `sensor_len` evenly spaced times. A clip shorter than the window repeats its last frame and the
 sensor holds its value at that frame over the same stretch, so the two stay in step.
 
+Time checks (when a clip is first read): each sensor's span must match the clip's duration (n frames /
+`video_fps`) and the other sensors' start and end within `sensor_span_tol` seconds, and no gap between two
+samples may exceed `sensor_max_gap` mean sample periods; otherwise the clip is a DataError (with
+`on_error="skip"`: warned about, counted and replaced by the next good clip).
+
 Cache (`cache=True`): decoded uint8 frames and parsed sensor recordings stay in memory after the first read.
 For random training windows (`train=True`, `frame_stride=s>0`) the window start is always a multiple of s,
 so every frame a window can show lies on the grid 0, s, 2s, ... (plus the last frame); the cache keeps that
@@ -32,6 +37,7 @@ from torch.utils.data import Dataset
 
 from mumae_core.data.clips import (
     SensorStats,
+    check_sensor_gaps,
     interp_sensor,
     normalize_sensor,
     normalize_video,
@@ -69,12 +75,13 @@ def read_split(path: str | Path, known_classes=None) -> list[str]:
     """Read a split list: one `<class>/<clip>` per line (blank lines ignored) -> list of `<class>/<clip>`.
 
     With `known_classes`, a line whose class is not in it raises DataError naming the file, line and class.
+    A clip listed twice raises DataError naming both lines (it would be trained on twice).
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"split file {path} does not exist")
     known = set(known_classes) if known_classes is not None else None
-    out = []
+    out, seen = [], {}
     for i, line in enumerate(path.read_text().splitlines(), start=1):
         line = line.strip()
         if not line:
@@ -86,7 +93,14 @@ def read_split(path: str | Path, known_classes=None) -> list[str]:
             raise DataError(
                 f"split file {path} line {i}: unknown class {parts[0]!r} (known: {sorted(known)})"
             )
-        out.append(line[:-4] if line.endswith(".mp4") else line)
+        entry = line[:-4] if line.endswith(".mp4") else line
+        if entry in seen:
+            raise DataError(
+                f"split file {path} line {i}: clip {entry!r} is listed again (first on line {seen[entry]}); "
+                f"it would count twice. Remove the duplicate line"
+            )
+        seen[entry] = i
+        out.append(entry)
     return out
 
 
@@ -132,7 +146,12 @@ class MMActDataset(Dataset):
         sensor_len: L of each sensor `(L, 3)`.
         sensor_norm: zscore (needs `sensor_stats`, see `compute_sensor_stats`) | minmax | none.
         video_norm: imagenet | none.
-        on_error: raise | skip, for clips whose files are missing or empty (checked here, at construction).
+        on_error: raise | skip, for clips whose files are missing or empty (checked here, at construction),
+            and for clips found bad when read (a video that does not decode, a malformed sensor file, sensor
+            spans that disagree, a gap): with skip such a clip is warned about once, counted in
+            `skipped_at_read`, and the next good clip is returned in its place (deterministically).
+        sensor_span_tol, sensor_max_gap, sensor_time_unit, video_fps: the sensor time checks (see the
+            `data.` fields of the same names in mumae_core/config.py).
         train: random windows (deterministic from seed, epoch via `set_epoch`, and index); else centred.
         cache: keep decoded frames and sensor recordings in memory (see the module docstring).
         resize, video_backend: how frames reach img_size^2 and which library decodes (data/video.py).
@@ -157,6 +176,10 @@ class MMActDataset(Dataset):
         cache: bool = False,
         resize: str = "squash",
         video_backend: str = "auto",
+        sensor_span_tol: float = 0.25,
+        sensor_max_gap: float = 10.0,
+        sensor_time_unit: float = 0.001,
+        video_fps: float = 30.0,
     ):
         self.root = Path(root)
         self.modalities = tuple(modalities)
@@ -167,6 +190,9 @@ class MMActDataset(Dataset):
         self.train, self.seed, self.cache, self.epoch = train, seed, cache, 0
         self.resize, self.video_backend = resize, video_backend
         self._check_args(on_error)
+        self.on_error = on_error
+        self.span_tol, self.max_gap = float(sensor_span_tol), float(sensor_max_gap)
+        self.time_unit, self.video_fps = float(sensor_time_unit), float(video_fps)
         self.sensor_stats = sensor_stats
         if sensor_stats is not None:
             self.set_sensor_stats(sensor_stats)
@@ -181,6 +207,8 @@ class MMActDataset(Dataset):
         self._frames: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._sensor_cache: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         self._warned_no_video = False
+        self._times_ok: set[int] = set()  # clips whose sensor spans passed the checks
+        self.bad_clips: dict[int, str] = {}  # index -> why it was skipped when read (on_error=skip)
 
     # ------------------------------------------------------------------ construction
     def _check_args(self, on_error: str) -> None:
@@ -291,7 +319,9 @@ class MMActDataset(Dataset):
         key = (m, str(self.items[i]["sensors"][m]))
         if key in self._sensor_cache:
             return self._sensor_cache[key]
-        rec = read_sensor_csv(self.items[i]["sensors"][m])
+        path = self.items[i]["sensors"][m]
+        rec = read_sensor_csv(path)
+        check_sensor_gaps(rec[0], path, self.max_gap, self.time_unit)
         if self.cache:
             self._sensor_cache[key] = rec
         return rec
@@ -308,7 +338,59 @@ class MMActDataset(Dataset):
         frames = np.minimum(np.linspace(a, b, self.sensor_len), n - 1)
         return interp_sensor(t, xyz, t0 + dur * frames / n)
 
+    @property
+    def skipped_at_read(self) -> int:
+        """Clips skipped when read (on_error=skip) in this process so far."""
+        return len(self.bad_clips)
+
     def __getitem__(self, i: int) -> dict:
+        if self.on_error == "raise":
+            return self._load(i)
+        n = len(self.items)
+        for k in range(n):
+            j = (i + k) % n
+            if j in self.bad_clips:
+                continue
+            try:
+                return self._load(j)
+            except DataError as e:
+                self.bad_clips[j] = str(e)
+                log.warning(
+                    "on_error=skip: clip %s skipped (%d so far in this process): %s",
+                    self.items[j]["entry"],
+                    len(self.bad_clips),
+                    e,
+                )
+        raise DataError(f"on_error=skip: every one of the {n} clips under {self.root} failed to read")
+
+    def _check_times(self, i: int, n: int | None) -> None:
+        """The clip's sensor spans against the clip's duration (n / video_fps) and against each other;
+        DataError naming the clip, the sensor files and the offsets beyond data.sensor_span_tol."""
+        if i in self._times_ok or not self.sensors:
+            return
+        it, u, tol = self.items[i], self.time_unit, self.span_tol
+        spans = {m: self._read_sensor(m, i)[0][[0, -1]] * u for m in self.sensors}  # seconds
+        if n is not None and self.video_fps > 0:
+            clip_s = n / self.video_fps
+            for m, (a, b) in spans.items():
+                if abs((b - a) - clip_s) > tol:
+                    raise DataError(
+                        f"clip {it['entry']}: sensor file {it['sensors'][m]} spans {b - a:.3f} s but the "
+                        f"video has {n} frames = {clip_s:.3f} s at data.video_fps={self.video_fps:g} (more "
+                        f"than data.sensor_span_tol={tol:g} s apart): the sensor would be stretched over it"
+                    )
+        for k, name in ((0, "starts"), (1, "ends")):
+            at = {m: float(v[k]) for m, v in spans.items()}
+            lo, hi = min(at, key=at.get), max(at, key=at.get)
+            if at[hi] - at[lo] > tol:
+                raise DataError(
+                    f"clip {it['entry']}: sensor {hi} {name} {at[hi] - at[lo]:.3f} s after sensor {lo} "
+                    f"({it['sensors'][hi]} vs {it['sensors'][lo]}; more than data.sensor_span_tol={tol:g} "
+                    f"s): the sensors of a clip must cover the same time span"
+                )
+        self._times_ok.add(i)
+
+    def _load(self, i: int) -> dict:
         it = self.items[i]
         rng = np.random.default_rng([self.seed, self.epoch, i]) if self.train else None
         vr = None
@@ -322,6 +404,7 @@ class MMActDataset(Dataset):
             idx, a, b = np.zeros(self.num_frames, dtype=np.int64), 0.0, 0.0
         else:
             idx, a, b = frame_window(n, self.num_frames, self.frame_stride, self.train, rng)
+        self._check_times(i, n)
         out: dict = {}
         if "video" in self.modalities:
             out["video"] = normalize_video(self._read_frames(i, idx, vr), self.video_norm)
@@ -346,10 +429,28 @@ class MMActDataset(Dataset):
         for i, it in enumerate(self.items):
             first.setdefault(it["recording"], i)
         arrays: dict[str, list[np.ndarray]] = {m: [] for m in self.sensors}
+        skipped = []
         for i in tqdm(list(first.values()), desc="sensor statistics", disable=not progress, leave=False):
-            for m in self.sensors:
-                t, xyz = self._read_sensor(m, i)
+            try:
+                self._check_times(i, None)  # sensors against each other (the video is not decoded here)
+                rec = {m: self._read_sensor(m, i) for m in self.sensors}
+            except DataError as e:
+                if self.on_error == "raise":
+                    raise
+                self.bad_clips[i] = str(e)
+                skipped.append(f"{self.items[i]['recording']}: {e}")
+                continue
+            for m, (t, xyz) in rec.items():
                 arrays[m].append(resample_sensor(t, xyz, t[0], t[-1], self.sensor_len))
+        if skipped:
+            log.warning(
+                "on_error=skip: %d of %d recordings left out of the sensor statistics:\n  %s",
+                len(skipped),
+                len(first),
+                "\n  ".join(skipped[:5]),
+            )
+        if not any(arrays.values()):
+            raise DataError(f"sensor statistics: no readable recording under {self.root}")
         return SensorStats.from_arrays(arrays)
 
     def cache_nbytes(self) -> int:

@@ -10,13 +10,20 @@ A pretraining checkpoint is a dict:
     elapsed, epoch_stats, format run bookkeeping
 
 Save writes a temp file in the same directory and renames it over the target (`os.replace`), so a run killed
-mid-write keeps the previous checkpoint. Load never runs pickled code (`torch.load(weights_only=True)`).
+mid-write keeps the previous checkpoint. Pretraining also keeps the checkpoint before the last one
+(`checkpoint-prev.pt`, rotated by hard link + rename) and resumes from it when `checkpoint-last.pt` is
+unreadable; temp files of killed runs are removed at the next start (`remove_stale_temp_files`). A full disk
+is an OSError(ENOSPC) naming the file, also where torch reports it as "unexpected pos". Load never runs
+pickled code (`torch.load(weights_only=True)`); a refused file is reported as trying to run code.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import pickle
 import random
+import re
 import shutil
 from pathlib import Path
 
@@ -29,45 +36,160 @@ from mumae_core.errors import CheckpointError
 
 FORMAT = 1
 LAST = "checkpoint-last.pt"
+PREV = "checkpoint-prev.pt"  # the checkpoint before LAST, kept as a fallback when LAST is unreadable
 FINAL = "checkpoint-final.pt"
 
 
-def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
-    """torch.save `state` to a temp file beside `path`, fsync, then os.replace over `path`."""
+def save_checkpoint(path: str | os.PathLike, state: dict, keep_previous: bool = False) -> None:
+    """torch.save `state` to a temp file beside `path`, fsync, then os.replace over `path`.
+
+    keep_previous: first make the current `path` (if any) the previous checkpoint (`checkpoint-prev.pt`
+    for `checkpoint-last.pt`, see `previous_of`), by hard link + rename, so at every instant both a last and
+    (after the second save) a previous good checkpoint exist. A full disk, which torch reports as
+    "[enforce fail at inline_container.cc] unexpected pos", raises OSError(ENOSPC) naming the file; the
+    old checkpoints are untouched and the temp file is removed.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        with open(tmp, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with open(tmp, "wb") as f:
+                torch.save(state, f)
+                f.flush()
+                os.fsync(f.fileno())
+        except RuntimeError as e:  # torch's zip writer turns a failed write into a RuntimeError
+            if "inline_container" not in str(e) and "unexpected pos" not in str(e):
+                raise
+            raise _write_failure(path, tmp, e) from e
+        except OSError as e:
+            if e.filename is None:  # a failed write() does not say which file
+                raise OSError(e.errno, e.strerror, str(path)) from e
+            raise
+        if keep_previous and path.exists():
+            _rotate(path, previous_of(path))
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
+def previous_of(path: str | os.PathLike) -> Path:
+    """checkpoint-last.pt -> checkpoint-prev.pt (any other name: <stem>-prev<suffix>)."""
+    path = Path(path)
+    if path.name == LAST:
+        return path.with_name(PREV)
+    return path.with_name(f"{path.stem}-prev{path.suffix}")
+
+
+def _rotate(path: Path, prev: Path) -> None:
+    """Make `path` also `prev` without a moment with neither: hard link to a temp name, then rename;
+    where hard links are not supported, copy."""
+    tmp = prev.with_name(f".{prev.name}.tmp{os.getpid()}")
+    try:
+        if tmp.exists():
+            tmp.unlink()
+        try:
+            os.link(path, tmp)
+        except OSError:
+            shutil.copyfile(path, tmp)
+        os.replace(tmp, prev)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _write_failure(path: Path, tmp: Path, e: RuntimeError) -> OSError:
+    """The OSError behind torch's "unexpected pos": ENOSPC when the disk has no room left, else EIO."""
+    try:
+        free = shutil.disk_usage(tmp.parent).free
+        written = tmp.stat().st_size if tmp.exists() else 0
+    except OSError:
+        free, written = 0, 0
+    full = free < max(written, 1 << 20)
+    code = errno.ENOSPC if full else errno.EIO
+    msg = "No space left on device" if full else f"write failed ({str(e).splitlines()[0][:200]})"
+    return OSError(code, msg, str(path))
+
+
+def remove_stale_temp_files(run_dir: str | os.PathLike) -> list[Path]:
+    """Delete `.<name>.tmp<pid>` files left in `run_dir` by killed runs (each can be a whole checkpoint);
+    files of a process that is still alive are kept. Returns the removed paths."""
+    removed = []
+    for p in Path(run_dir).glob(".*.tmp*"):
+        m = _TEMP_RE.match(p.name)
+        if m is None or (int(m.group(1)) != os.getpid() and _alive(int(m.group(1)))):
+            continue
+        try:
+            p.unlink()
+            removed.append(p)
+        except OSError:
+            pass
+    return removed
+
+
+# temp files of the run directory's own writers: checkpoints, config.json, metrics.jsonl, summary.json
+_TEMP_RE = re.compile(
+    r"^\.(?:checkpoint-[\w.-]+\.pt|config\.json|metrics\.jsonl|summary\.json|write-test)\.tmp(\d+)$"
+)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def copy_checkpoint(src: str | os.PathLike, dst: str | os.PathLike) -> None:
     """Atomic copy of a checkpoint file (temp file + rename)."""
     dst = Path(dst)
     tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """torch.load(path, weights_only=True); CheckpointError naming the file if it is missing or unreadable."""
+    """torch.load(path, weights_only=True); CheckpointError naming the file if it is missing or unreadable,
+    or if it is refused for naming code to run."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(_refusal(path, e)) from None
     except Exception as e:  # noqa: BLE001 - any unpickling failure is reported the same way
-        raise CheckpointError(f"checkpoint {path} cannot be read with weights_only=True: {e}") from e
+        first = str(e).strip().splitlines()[0].split(". ")[0][:300] if str(e).strip() else type(e).__name__
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read (truncated, corrupt or not a torch file): {first}"
+        ) from e
     if not isinstance(state, dict) or "model" not in state:
         raise CheckpointError(f"checkpoint {path} is not a mumae checkpoint (no 'model' entry)")
     return state
+
+
+def _refusal(path: Path, e: Exception) -> str:
+    """The message for a pickle that weights_only refused: it names code to run. Torch's own advice (load
+    with weights_only=False) is left out on purpose: for such a file that would run the code."""
+    text = str(e)
+    m = re.search(r"(?:GLOBAL|global:?)\s+([\w.]+)", text)
+    what = f" ({m.group(1)})" if m else ""
+    if "Weights only load failed" in text or "Unsupported" in text or m:
+        return (
+            f"checkpoint {path} was refused by torch.load(weights_only=True): the file tried to run code"
+            f"{what}, which a checkpoint of weights never needs. Nothing in it ran. Do not load this file; "
+            f"get the checkpoint again from a source you trust"
+        )
+    first = text.strip().splitlines()[0][:300] if text.strip() else type(e).__name__
+    return f"checkpoint {path} cannot be unpickled (corrupt?): {first}"
 
 
 def load_state_strict(model: nn.Module, state_dict: dict, source: str = "checkpoint") -> None:
@@ -127,10 +249,25 @@ def load_mae(run_dir_or_file: str | os.PathLike, cfg: Config | None = None, map_
             cfg = Config.from_dict(state["config"])
         else:
             raise CheckpointError(f"{path}: no config.json beside it and no config inside; pass cfg=")
+        _portable_devices(cfg)
     model = build_mae(cfg)
     load_state_strict(model, state["model"], source=str(path))
     model.eval()
     return model, cfg
+
+
+def _portable_devices(cfg: Config) -> None:
+    """A run recorded with a device this machine lacks (pretrain.device=cuda, read on a CPU machine) is
+    loaded with device 'auto': the device does not change the weights, and Config.validate() refuses an
+    unavailable one."""
+    from mumae_core.config import _device
+    from mumae_core.errors import ConfigError
+
+    for section in (cfg.pretrain, cfg.oneshot):
+        try:
+            _device("device", section.device)
+        except ConfigError:
+            section.device = "auto"
 
 
 # ---------------------------------------------------------------------- RNG state

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import math
+import os
 import random
 import time
 from collections.abc import Callable
@@ -29,15 +31,24 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from mumae_core import runtime
 from mumae_core.config import Config
-from mumae_core.errors import ConfigError, DataError, MumaeError
+from mumae_core.errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    MumaeError,
+    StorageError,
+    describe_os_error,
+)
 from mumae_core.train import dist, runlog
 from mumae_core.train.checkpoint import (
     FINAL,
     FORMAT,
     LAST,
+    PREV,
     copy_checkpoint,
     load_checkpoint,
     load_state_strict,
+    remove_stale_temp_files,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -58,6 +69,10 @@ RESUME_FREE_KEYS = (
     "data.video_backend",
 )
 RESUME_FREE_SECTIONS = ("oneshot", "report")
+# what a checkpoint must hold to resume from it
+_STATE_KEYS = ("model", "optimizer", "scaler", "rng", "step", "elapsed", "epoch_stats", "window")
+
+log = logging.getLogger(__name__)
 
 
 class NonFiniteLossError(MumaeError, FloatingPointError):
@@ -200,13 +215,47 @@ def pretrain(
     import torch.distributed as tdist
 
     cfg.validate()
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise StorageError(f"pretrain: the run directory (--out) {out} is a file; give a directory path")
     owned = not (tdist.is_available() and tdist.is_initialized())
     info = dist.init_distributed(cfg.pretrain.device)
+    run = None
     try:
-        return _Run(cfg, Path(out_dir), datasets, progress, model_fn, info).run()
+        if info.is_main:
+            _prepare_run_dir(out)
+        run = _Run(cfg, out, datasets, progress, model_fn, info)
+        return run.run()
+    except OSError as e:
+        if isinstance(e, MumaeError):
+            raise
+        raise StorageError(f"pretrain: {describe_os_error(e)}; {_survivor(out, run)}") from e
     finally:
         if owned:
             dist.cleanup(info)
+
+
+def _prepare_run_dir(out: Path) -> None:
+    """Create the run directory, check it is writable (before any data is read) and delete the temp files
+    of killed runs (`.checkpoint-last.pt.tmp<pid>`: each can be a whole checkpoint)."""
+    out.mkdir(parents=True, exist_ok=True)
+    probe = out / f".write-test.tmp{os.getpid()}"
+    probe.write_bytes(b"")
+    probe.unlink()
+    for p in remove_stale_temp_files(out):
+        log.info("removed %s, left by a killed run", p)
+
+
+def _survivor(out: Path, run: _Run | None) -> str:
+    """Which checkpoint an OS error left intact (for the error message)."""
+    if run is not None and run.ckpt_step is not None:
+        return (
+            f"the last good checkpoint survived: {out / LAST} (step {run.ckpt_step}); rerun the same "
+            f"command to resume from it"
+        )
+    if (out / LAST).is_file():
+        return f"the checkpoint from before survived: {out / LAST}"
+    return "no checkpoint was written yet"
 
 
 class _Run:
@@ -275,15 +324,15 @@ class _Run:
 
     # ------------------------------------------------------------------ resume / checkpoint
     def _resume(self) -> None:
-        path = self.out / LAST
         if self.info.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
+        found = self._newest_good_checkpoint()
+        if found is None:
             if self.info.is_main:
                 runlog.truncate_metrics(self.out, 0)
                 runlog.write_config(self.out, self.cfg, self.info.world_size)
             return
-        state = load_checkpoint(path, map_location=self.device)
+        path, state = found
         _check_resume(state, self.cfg, path, self.spe, self.info.world_size)
         load_state_strict(self.model, state["model"], source=str(path))
         self.opt.load_state_dict(state["optimizer"])
@@ -294,8 +343,37 @@ class _Run:
         self.last_vals = state.get("last_vals")
         self.ckpt_step = self.step
         if self.info.is_main:
+            if path.name != LAST:  # LAST was unreadable: replace it by the good one, keeping two good copies
+                copy_checkpoint(path, self.out / LAST)
             runlog.truncate_metrics(self.out, self.step)
             runlog.note_resume(self.out, self.step)
+
+    def _newest_good_checkpoint(self) -> tuple[Path, dict] | None:
+        """(path, state) of checkpoint-last.pt, or of checkpoint-prev.pt when the last one is unreadable
+        (truncated, corrupt, refused); None when there is neither. CheckpointError when both are bad."""
+        tried = []
+        for path in (self.out / LAST, self.out / PREV):
+            if not path.exists():
+                continue
+            try:
+                state = load_checkpoint(path, map_location=self.device)
+                missing = [k for k in _STATE_KEYS if k not in state]
+                if missing:
+                    raise CheckpointError(f"checkpoint {path} lacks {missing} (not a pretraining checkpoint)")
+            except CheckpointError as e:
+                log.warning("cannot resume from %s: %s", path, e)
+                tried.append(str(e))
+                continue
+            if tried:
+                log.warning("resuming from the older good checkpoint %s (step %s)", path, state["step"])
+            return path, state
+        if tried:
+            raise CheckpointError(
+                f"pretrain: no readable checkpoint to resume in {self.out}: "
+                + "; ".join(tried)
+                + ". Move the run directory aside to start over, or use a new --out"
+            )
+        return None
 
     def _state(self) -> dict:
         return {
@@ -318,7 +396,7 @@ class _Run:
 
     def _save(self, final: bool = False) -> None:
         if self.info.is_main:
-            save_checkpoint(self.out / LAST, self._state())
+            save_checkpoint(self.out / LAST, self._state(), keep_previous=True)
             if final:
                 copy_checkpoint(self.out / LAST, self.out / FINAL)
         self.ckpt_step = self.step

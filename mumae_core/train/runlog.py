@@ -11,6 +11,7 @@ Only rank 0 writes; every writer here is a plain function of the run directory.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import time
@@ -20,6 +21,8 @@ from typing import Any
 from mumae_core.config import Config
 from mumae_core.errors import CheckpointError
 from mumae_core.runtime import environment_info
+
+log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
@@ -74,21 +77,45 @@ def read_config(run_dir: str | os.PathLike) -> Config:
 
 def append_metrics(run_dir: str | os.PathLike, row: dict) -> None:
     """Append one JSON line to metrics.jsonl (flushed, so a killed run keeps its log)."""
-    with open(Path(run_dir) / METRICS_FILE, "a") as f:
-        f.write(json.dumps(_jsonable(row)) + "\n")
-        f.flush()
+    path = Path(run_dir) / METRICS_FILE
+    try:
+        with open(path, "a") as f:
+            f.write(json.dumps(_jsonable(row)) + "\n")
+            f.flush()
+    except OSError as e:
+        if e.filename is None:  # a failed write() does not say which file
+            raise OSError(e.errno, e.strerror, str(path)) from e
+        raise
 
 
 def read_metrics(run_dir: str | os.PathLike) -> list[dict]:
-    """All rows of metrics.jsonl ([] when there is none yet)."""
+    """All rows of metrics.jsonl ([] when there is none yet).
+
+    A last line that is not valid JSON is a row whose append was cut short (disk full, kill): it is
+    skipped with a warning. An invalid line before the last raises CheckpointError naming file and line.
+    """
     path = Path(run_dir) / METRICS_FILE
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [(i, ln) for i, ln in enumerate(path.read_text(errors="replace").splitlines(), 1) if ln.strip()]
+    rows = []
+    for k, (i, line) in enumerate(lines):
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise ValueError(f"expected a JSON object, got {type(row).__name__}")
+        except ValueError as e:
+            if k == len(lines) - 1:
+                log.warning("%s line %d is a half-written row (%s): ignored", path, i, e)
+                break
+            raise CheckpointError(f"{path} line {i} is not a JSON object ({e}): {line[:80]!r}") from e
+        rows.append(row)
+    return rows
 
 
 def truncate_metrics(run_dir: str | os.PathLike, max_step: int) -> None:
-    """Drop rows with step > max_step (written by a killed run after its last checkpoint) before resuming."""
+    """Drop rows with step > max_step (written by a killed run after its last checkpoint) and a half-written
+    last row before resuming."""
     path = Path(run_dir) / METRICS_FILE
     if not path.exists():
         return
