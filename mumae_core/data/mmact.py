@@ -346,13 +346,15 @@ class MMActDataset(Dataset):
     def compute_sensor_stats(self, progress: bool = True) -> SensorStats:
         """Z-score statistics over this dataset's unique recordings (each resampled over its whole span to
         `sensor_len`, so every recording counts once whatever its sampling rate)."""
-        from tqdm.auto import tqdm
+        from mumae_core.progress import progress as progress_bar
 
         first: dict[str, int] = {}
         for i, it in enumerate(self.items):
             first.setdefault(it["recording"], i)
         arrays: dict[str, list[np.ndarray]] = {m: [] for m in self.sensors}
-        for i in tqdm(list(first.values()), desc="sensor statistics", disable=not progress, leave=False):
+        for i in progress_bar(
+            list(first.values()), desc="sensor statistics", disable=not progress, leave=False
+        ):
             for m in self.sensors:
                 t, xyz = self._read_sensor(m, i)
                 arrays[m].append(resample_sensor(t, xyz, t[0], t[-1], self.sensor_len))

@@ -19,10 +19,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from mumae_core.data.clips import collate
 from mumae_core.errors import DataError, EpisodeError
+from mumae_core.progress import progress as progress_bar
 from mumae_core.runtime import autocast
 
 
@@ -66,7 +66,7 @@ def encode_clips(
         dataset, batch_size=batch_size, shuffle=False, collate_fn=collate, num_workers=num_workers
     )
     out = []
-    for batch in tqdm(loader, desc="encode clips", disable=not progress, leave=False):
+    for batch in progress_bar(loader, desc="encode clips", disable=not progress, leave=False):
         with autocast(device, amp_dtype):
             f = model.clip_features(_to_device(batch, mods, device))
         out.append(f.float().cpu())
@@ -109,7 +109,9 @@ def encode_representations(
         dataset, batch_size=batch_size, shuffle=False, collate_fn=collate, num_workers=num_workers
     )
     rms, feats = [], {m: [] for m in mods}
-    for batch in tqdm(loader, desc="encode clips (frozen encoder)", disable=not progress, leave=False):
+    for batch in progress_bar(
+        loader, desc="encode clips (frozen encoder)", disable=not progress, leave=False
+    ):
         with autocast(device, amp_dtype):
             rm, f = model.representations(_to_device(batch, mods, device))
         if rm is not None:
@@ -155,7 +157,9 @@ def score_from_cache(
                 for i, si in zip(part, s.float().cpu().unbind(0)):
                     out[i] = si
     else:
-        for i, ep in enumerate(tqdm(episodes, desc="score episodes", disable=not progress, leave=False)):
+        for i, ep in enumerate(
+            progress_bar(episodes, desc="score episodes", disable=not progress, leave=False)
+        ):
             head.process_support_set(feats[ep.support], torch.tensor(ep.support_labels, device=device))
             out[i] = head(feats[ep.query]).float().cpu()
     head.train(was_training)
@@ -178,7 +182,7 @@ def naive_scores(
     was_training = model.training
     model.eval()
     out = []
-    for ep in tqdm(episodes, desc="episodes (naive)", disable=not progress, leave=False):
+    for ep in progress_bar(episodes, desc="episodes (naive)", disable=not progress, leave=False):
         sup = _to_device(collate([dataset[i] for i in ep.support]), mods, device)
         qry = _to_device(collate([dataset[i] for i in ep.query]), mods, device)
         labels = torch.tensor(ep.support_labels, dtype=torch.long, device=device)

@@ -26,7 +26,6 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from mumae_core.data.episodes import (
     EpisodicSampler,
@@ -37,6 +36,7 @@ from mumae_core.data.episodes import (
 )
 from mumae_core.errors import ConfigError, DataError, EpisodeError
 from mumae_core.models.oneshot import OneShotModel, build_oneshot_model
+from mumae_core.progress import progress as progress_bar
 from mumae_core.runtime import autocast, autocast_dtype, environment_info, resolve_device, seed_everything
 from mumae_core.stats import mean_ci
 from mumae_core.train import featcache
@@ -383,7 +383,7 @@ def train_oneshot(
         scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
         model.train()
         losses: list[float] = []
-        bar = tqdm(total=o.train_episodes, desc="one-shot training", disable=not progress)
+        bar = progress_bar(total=o.train_episodes, desc="one-shot training", disable=not progress)
         for i, (clips, s_lab, q_lab) in enumerate(train_episodes(), start=1):
             with autocast(device, dtype):
                 rm, feats = clips if fixed else model.representations(clips)
