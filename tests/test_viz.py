@@ -100,6 +100,15 @@ def test_class_attention_on_the_token_grid():
     assert len(_colorbars(fig)) == 1
 
 
+def test_time_repeat_correlation():
+    rng = np.random.default_rng(3)
+    spatial = rng.random(GRID[1] * GRID[2])
+    repeated = {"a": np.tile(spatial, GRID[0])}  # the same spatial pattern at every time step
+    fresh = {"a": rng.random(int(np.prod(GRID)))}
+    assert attention.time_repeat_correlation(repeated, GRID) == pytest.approx(1.0)
+    assert abs(attention.time_repeat_correlation(fresh, GRID)) < 0.8
+
+
 def test_class_attention_flat_for_sensors_and_grid_mismatch():
     fig = attention.plot_class_attention({"a": np.ones(8) / 8, "b": np.arange(8) / 28}, xlabel="time window")
     assert len(_colorbars(fig)) == 1
