@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 
@@ -96,3 +97,47 @@ def test_live_terminal_is_tqdm(monkeypatch):
     bar = P.progress(range(2), desc="t")
     assert type(bar) is std_tqdm and not isinstance(bar, P.PlainBar)
     list(bar)
+
+
+@pytest.mark.slow
+def test_report_notebook_has_one_line_per_bar(tmp_path, monkeypatch):
+    """The tour under `mumae report` (papermill) generates smoke SynthAct: its executed notebook and HTML
+    hold one summary line for that bar, no redraws, and no TqdmWarning anywhere."""
+    import nbformat
+
+    from mumae_core.report import pick_kernel, run_report
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("MUMAE_DATA", str(data))  # the kernel inherits it: generation happens here
+    monkeypatch.delenv(P.ENV, raising=False)  # the report sets it for its kernels, not the caller
+    out = tmp_path / "out"
+    code = run_report(
+        "smoke",
+        out=out,
+        only=["00"],
+        kernel_name=pick_kernel(),
+        data_dir=data,
+        runs_dir=tmp_path / "runs",
+        progress=False,
+        bench_dir=tmp_path / "no-bench",
+    )
+    assert code == 0, (out / "index.md").read_text()
+    assert (data / "synthact-smoke" / "synthact.json").is_file()
+    assert P.ENV not in os.environ  # restored after the run
+
+    book = nbformat.read(str(out / "00_tour.ipynb"), as_version=4)
+    streams = [
+        o for c in book.cells if c.cell_type == "code" for o in c.outputs if o.get("output_type") == "stream"
+    ]
+    text = "\n".join(o.get("text", "") for o in streams)
+    assert "\r" not in text and "%|" not in text, "a tqdm bar redrew itself into the executed notebook"
+    bar_lines = [ln for ln in text.splitlines() if LINE.match(ln)]
+    descs = [LINE.match(ln)["desc"] for ln in bar_lines]
+    assert descs.count("SynthAct smoke") == 1, bar_lines
+    assert len(descs) == len(set(descs)), f"more than one line for a bar: {bar_lines}"
+
+    html = (out / "00_tour.html").read_text(encoding="utf-8")
+    assert html.count("SynthAct smoke:") == 1
+    raw = (out / "00_tour.ipynb").read_text(encoding="utf-8")
+    for doc in (raw, html):
+        assert "TqdmWarning" not in doc and "IProgress" not in doc
