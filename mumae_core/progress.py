@@ -9,8 +9,9 @@ One call, three renderings (all tqdm objects: `update`, `set_postfix`, `close`, 
 
 The mode comes from `$MUMAE_PROGRESS` (`live`, `plain`, `off`) when set; `mumae report` sets it to `plain` for
 the notebooks it executes, since a kernel cannot tell whether a browser is watching. `$PAPERMILL_EXECUTION`
-(any non-empty value) also means plain. Otherwise: a Jupyter kernel is live, a terminal is live, anything
-else (stdout/stderr redirected) is plain.
+(any non-empty value) and a Kaggle batch run (`$KAGGLE_KERNEL_RUN_TYPE=Batch`, "Save & Run All", whose
+rendered output shows no widgets) also mean plain. Otherwise: a Jupyter kernel is live, a terminal is
+live, anything else (stdout/stderr redirected) is plain.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def progress_mode() -> str:
     env = os.environ.get(ENV, "").strip().lower()
     if env in MODES:
         return env
-    if os.environ.get(PAPERMILL_ENV):
+    if os.environ.get(PAPERMILL_ENV) or os.environ.get("KAGGLE_KERNEL_RUN_TYPE") == "Batch":
         return "plain"
     if _in_jupyter_kernel():
         return "live"

@@ -67,11 +67,17 @@ def test_disabled_and_off_print_nothing(monkeypatch, capsys):
 def test_mode_detection(monkeypatch):
     monkeypatch.delenv(P.ENV, raising=False)
     monkeypatch.delenv(P.PAPERMILL_ENV, raising=False)
+    monkeypatch.delenv("KAGGLE_KERNEL_RUN_TYPE", raising=False)
     monkeypatch.setattr(P, "_in_jupyter_kernel", lambda: False)
     # pytest captures stderr: not a tty -> a log file / CI run -> plain
     assert P.progress_mode() == "plain"
     monkeypatch.setattr(P, "_in_jupyter_kernel", lambda: True)
     assert P.progress_mode() == "live"
+    monkeypatch.setenv("KAGGLE_KERNEL_RUN_TYPE", "Interactive")
+    assert P.progress_mode() == "live"
+    monkeypatch.setenv("KAGGLE_KERNEL_RUN_TYPE", "Batch")  # "Save & Run All": no live frontend
+    assert P.progress_mode() == "plain"
+    monkeypatch.delenv("KAGGLE_KERNEL_RUN_TYPE")
     monkeypatch.setenv(P.PAPERMILL_ENV, "1")
     assert P.progress_mode() == "plain"
     monkeypatch.setenv(P.ENV, "live")
