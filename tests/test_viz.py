@@ -129,6 +129,16 @@ def test_sensor_reconstruction_axis_labels():
     assert fig.axes[-1].get_xlabel() == "time (s)"
 
 
+def test_sensor_plots_label_hidden_spans():
+    rng = np.random.default_rng(4)
+    x = {"acc": rng.normal(size=(16, 3))}
+    m = {"acc": np.array([True, False, True, False])}
+    fig = signals.plot_sensors(x, masks=m, n_patches=4)
+    assert "hidden" in _legend_texts(fig) and fig.axes[-1].get_xlabel() == "time (samples)"
+    fig = signals.plot_sensor_masks(x, {"synchronized": m, "none": {"acc": np.zeros(4, bool)}})
+    assert _legend_texts(fig).count("hidden") == 1
+
+
 def test_accuracy_rows_chance_line():
     rows = [{"row": "full", "accuracy": 60.0, "ci95": 2.0}, {"row": "no pretraining", "accuracy": 40.0}]
     fig = results.plot_accuracy_rows(rows, label="row", chance=20.0)

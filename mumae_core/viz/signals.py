@@ -37,9 +37,10 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 def shade_hidden(
     ax, token_mask, sensor_len: int, mode: str = "contiguous", color: str = HIDDEN_COLOR
 ) -> None:
-    """Shade the samples of hidden tokens on `ax` (x axis in samples)."""
-    for a, b in _runs(sample_mask(token_mask, sensor_len, mode)):
-        ax.axvspan(a - 0.5, b - 0.5, color=color, alpha=0.25, lw=0)
+    """Shade the samples of hidden tokens on `ax` (x axis in samples); the first span is labelled "hidden"
+    for the legend."""
+    for k, (a, b) in enumerate(_runs(sample_mask(token_mask, sensor_len, mode))):
+        ax.axvspan(a - 0.5, b - 0.5, color=color, alpha=0.25, lw=0, label="hidden" if k == 0 else None)
 
 
 def time_label(sample_rate: float | None = None) -> str:
@@ -96,7 +97,7 @@ def plot_sensors(
         ax.set_ylabel(f"{name}\n{value_label(units)}", fontsize=7)
         ax.tick_params(labelsize=7)
         _time_axis(ax, sample_rate)
-    axes[0, 0].legend(loc="upper right", fontsize=7, ncol=3)
+    axes[0, 0].legend(loc="upper right", fontsize=7, ncol=4)
     axes[-1, 0].set_xlabel(time_label(sample_rate), fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
@@ -121,6 +122,11 @@ def plot_sensor_masks(signals: dict, masks: dict, mode: str = "contiguous", titl
                 ax.set_ylabel(name, fontsize=8)
             if i == 0:
                 ax.set_title(var, fontsize=9)
+    labelled = [ax for ax in axes[0] if ax.get_legend_handles_labels()[0]]
+    if labelled:
+        labelled[0].legend(loc="upper right", fontsize=6)
+    for ax in axes[-1]:
+        ax.set_xlabel(time_label(), fontsize=7)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
