@@ -219,6 +219,17 @@ def path_roots(out: Path, *dirs: str | os.PathLike | None) -> dict[str, str]:
     return dict(sorted(roots.items(), key=lambda kv: -len(kv[0])))
 
 
+def display_path(path: str | os.PathLike, out: Path) -> str:
+    """`path` as index.md shows it: relative to `out` when they share a folder below `/`, else relative to
+    the repository (`<repo>/...`), else its name alone; never the absolute path."""
+    p, out = Path(path).absolute(), Path(out).absolute()
+    if os.path.commonpath([str(p), str(out)]) != p.anchor:
+        return os.path.relpath(p, out).replace(os.sep, "/")
+    if p.is_relative_to(nbparams.REPO):
+        return f"<repo>/{p.relative_to(nbparams.REPO).as_posix()}"
+    return p.name
+
+
 def scrub_text(text: str, roots: dict[str, str]) -> str:
     """`text` with every occurrence of a root (as a whole path prefix) replaced by its relative form."""
     if not roots:
@@ -454,7 +465,7 @@ def _bench_summary(bench_dir: Path, out: Path) -> list[str]:
     files = sorted(bench_dir.glob("*.json")) if bench_dir.is_dir() else []
     if not files:
         return []
-    where = os.path.relpath(bench_dir, out).replace(os.sep, "/")
+    where = display_path(bench_dir, out)
     lines = [
         "## Benchmarks",
         "",
@@ -524,7 +535,7 @@ def _time_claims(
         L[0] += (
             " Kept from an earlier run (not executed now): "
             + ", ".join(
-                f"{r.name} ({_fmt_seconds(r.seconds)}, {r.executed_at or 'time unknown'})" for r in kept
+                f"{r.name} ({_fmt_seconds(r.seconds)}, {r.executed_at or 'date not recorded'})" for r in kept
             )
             + "."
         )
@@ -548,7 +559,10 @@ def _time_claims(
 def _embed(out: Path, pattern: str, what: str) -> list[str]:
     """Markdown images for the figures matching `pattern` (shown in index.md, not only linked)."""
     L = []
-    for p in sorted((out / "figures").glob(pattern)):
+    # SynthAct (the headline dataset) first, then the others (HAPT), each in name order
+    for p in sorted(
+        (out / "figures").glob(pattern), key=lambda p: ("synthact" not in p.name.lower(), p.name)
+    ):
         rel = p.relative_to(out).as_posix()
         L += [f"![{what}: {p.stem}]({rel})", ""]
     return L
