@@ -206,7 +206,7 @@ def path_roots(out: Path, *dirs: str | os.PathLike | None) -> dict[str, str]:
     roots: dict[str, str] = {}
     for p, name in named + [(home, "~")]:
         for variant in {str(p), str(p.resolve())}:
-            if variant in roots or Path(variant) == Path(variant).anchor:
+            if variant in roots or Path(variant) == Path(Path(variant).anchor):  # never "/" itself
                 continue
             try:
                 shared = os.path.commonpath([variant, str(out)]) != Path(variant).anchor

@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from mumae_core import nbparams
-from mumae_core.report import rows_to_markdown, run_report
+from mumae_core.report import path_roots, rows_to_markdown, run_report, scrub_text
 
 
 def _nb(*cells: str, params: str) -> nbformat.NotebookNode:
@@ -222,3 +222,15 @@ def test_index_embeds_key_figures_and_says_what_was_reused(report):
     head = index.split("\n> ")[0]
     assert "do not include training the runs that were reused" in head
     assert "00_tour reused 1 run" in head
+
+
+def test_scrub_text_rewrites_whole_path_prefixes_only(tmp_path):
+    out = tmp_path / "reports" / "smoke"
+    roots = path_roots(out, tmp_path / "data", tmp_path / "runs", "/")  # "/" itself is never a root
+    assert "/" not in roots
+    text = (
+        f"{out}/figures/a.png | {tmp_path / 'runs'}/mumae | {tmp_path / 'runs-old'} | "
+        f"PosixPath('{tmp_path / 'data'}') | a / b"
+    )
+    got = scrub_text(text, roots)
+    assert got == "./figures/a.png | ../../runs/mumae | ../../runs-old | PosixPath('../../data') | a / b"
