@@ -6,7 +6,13 @@ Output layout (`out`, default reports/<profile>):
     figures/, tables/         written by the notebooks (viz.style.save_figure, viz.tables.save_table)
     metrics/<nb>.json         written by the notebooks (mumae_core.metrics.write_metrics)
     status.json               per-notebook status, time, error (merged across `--only` runs)
-    index.md                  title, headline results, failures, timings, machine, links
+    index.md                  title, headline results and figures, failures, timings, benchmarks, machine
+
+No file of the report holds an absolute path of the machine that wrote it: after each notebook runs, its
+executed copy (with papermill's injected parameters and metadata), its metrics JSON, status.json, index.md
+and the HTML have every known root (the report, runs, data, notebooks and repository folders, $HOME)
+rewritten relative to the report folder (`scrub_paths`). Notebooks run with `$MUMAE_PROGRESS=plain`, so each
+progress bar leaves one summary line in the executed notebook instead of a wall of redraws.
 
 A notebook missing from notebooks/ is "not yet available" and does not fail the run. A failing notebook
 makes the exit code 1, is shown in index.md with the failing cell and error, and the notebooks that need
@@ -15,13 +21,16 @@ its outputs (notebook.DEPENDS) are skipped with the reason; the others still run
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
+import re
 import sys
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +63,8 @@ class NotebookResult:
     cell_source: str | None = None
     error: str | None = None  # "ErrorName: message"
     files: dict[str, str] = field(default_factory=dict)  # kind -> path relative to out
+    executed_at: str | None = None  # ISO time this notebook was executed (None: never by this report)
+    reused: list[str] = field(default_factory=list)  # the notebook's "reusing ..." lines: runs not retrained
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -111,15 +122,22 @@ def _write_html(ipynb: Path, html: Path) -> None:
 
 
 def _execute(
-    nb: str, src: Path, out: Path, params: dict[str, Any], kernel: str, progress: bool, timeout: int | None,
+    nb: str,
+    src: Path,
+    out: Path,
+    params: dict[str, Any],
+    kernel: str,
+    progress: bool,
+    timeout: int | None,
     cwd: Path,
-) -> NotebookResult:  # fmt: skip
+    scrub: Callable[[Path], None] = lambda p: None,
+) -> NotebookResult:
     import tempfile
 
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    res = NotebookResult(nb)
+    res = NotebookResult(nb, executed_at=_dt.datetime.now().astimezone().isoformat(timespec="seconds"))
     dst = out / f"{nb}.ipynb"
     src = build_notebook(src, Path(tempfile.mkdtemp(prefix="mumae-nb-")) / f"{nb}.ipynb")
     metrics = out / "metrics" / f"{nb}.json"
@@ -153,15 +171,110 @@ def _execute(
         res.cell_source = "".join(traceback.format_exception_only(type(e), e)).strip()
     res.seconds = time.perf_counter() - t0
     if dst.is_file():
+        scrub(dst)  # before the HTML is made from it
         res.files["notebook"] = dst.name
+        res.reused = _reused_lines(dst)
         try:
             _write_html(dst, out / f"{nb}.html")
             res.files["html"] = f"{nb}.html"
         except Exception as e:  # noqa: BLE001 - HTML is a convenience; say why it is missing
             res.reason = f"HTML export failed: {type(e).__name__}: {e}"
     if metrics.is_file():
+        scrub(metrics)
         res.files["metrics"] = os.path.relpath(metrics, out)
     return res
+
+
+def _reused_lines(ipynb: Path) -> list[str]:
+    """The lines `reusing ...` printed by runs.pretrain_or_reuse / oneshot_or_reuse in the notebook."""
+    import nbformat
+
+    try:
+        book = nbformat.read(str(ipynb), as_version=4)
+    except Exception:  # noqa: BLE001 - an unreadable notebook reuses nothing we can name
+        return []
+    lines = []
+    for c in book.cells:
+        for o in c.get("outputs", []) if c.cell_type == "code" else []:
+            if o.get("output_type") == "stream":
+                lines += [ln.strip() for ln in o.get("text", "").splitlines() if ln.startswith("reusing ")]
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------------
+def path_roots(out: Path, *dirs: str | os.PathLike | None) -> dict[str, str]:
+    """{absolute root: what to write instead} for `scrub_paths`, longest root first.
+
+    Each root (and its symlink-resolved form) becomes its path relative to `out` when the two share a folder
+    below `/`; otherwise a placeholder (`~` for $HOME, `<name>` else). The common folder of `out` and `dirs`
+    is a root too, so files beside them (a temp dir's other folders) are covered.
+    """
+    out = Path(out).absolute()
+    named: list[tuple[Path, str]] = [(out, "report")]
+    named += [(Path(d).absolute(), Path(d).name or "dir") for d in dirs if d]
+    named += [(paths.repo_root(), "repo"), (Path(sys.prefix), "python")]
+    with contextlib.suppress(OSError, ValueError):
+        common = Path(os.path.commonpath([str(p) for p, _ in named[:3]]))
+        if common != Path(common.anchor):
+            named.append((common, "root"))
+    home = Path.home()
+    roots: dict[str, str] = {}
+    for p, name in named + [(home, "~")]:
+        for variant in {str(p), str(p.resolve())}:
+            if variant in roots or Path(variant) == Path(Path(variant).anchor):  # never "/" itself
+                continue
+            try:
+                shared = os.path.commonpath([variant, str(out)]) != Path(variant).anchor
+            except ValueError:
+                shared = False
+            if shared:
+                roots[variant] = os.path.relpath(variant, out).replace(os.sep, "/")
+            else:
+                roots[variant] = "~" if name == "~" else f"<{name}>"
+    return dict(sorted(roots.items(), key=lambda kv: -len(kv[0])))
+
+
+def display_path(path: str | os.PathLike, out: Path) -> str:
+    """`path` as index.md shows it: relative to `out` when they share a folder below `/`, else relative to
+    the repository (`<repo>/...`), else its name alone; never the absolute path."""
+    p, out = Path(path).absolute(), Path(out).absolute()
+    if os.path.commonpath([str(p), str(out)]) != p.anchor:
+        return os.path.relpath(p, out).replace(os.sep, "/")
+    if p.is_relative_to(paths.repo_root()):
+        return f"<repo>/{p.relative_to(paths.repo_root()).as_posix()}"
+    return p.name
+
+
+def scrub_text(text: str, roots: dict[str, str]) -> str:
+    """`text` with every occurrence of a root (as a whole path prefix) replaced by its relative form."""
+    if not roots:
+        return text
+    pattern = re.compile("|".join(re.escape(r) for r in roots) + r"(?![\w.-])")
+    return pattern.sub(lambda m: roots[m.group(0)], text)
+
+
+def scrub_paths(path: Path, roots: dict[str, str]) -> None:
+    """Rewrite the text file `path` in place with `scrub_text` (unchanged files are not rewritten)."""
+    text = path.read_text(encoding="utf-8")
+    new = scrub_text(text, roots)
+    if new != text:
+        path.write_text(new, encoding="utf-8")
+
+
+@contextlib.contextmanager
+def _plain_progress() -> Iterator[None]:
+    """$MUMAE_PROGRESS=plain while the notebooks run (their kernels inherit it); restored afterwards."""
+    from mumae_core.progress import ENV
+
+    old = os.environ.get(ENV)
+    os.environ[ENV] = "plain"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = old
 
 
 def run_report(
@@ -190,6 +303,21 @@ def run_report(
         (out / sub).mkdir(parents=True, exist_ok=True)
     kernel = kernel_name or pick_kernel()
     params = notebook.parameters(profile, out, data_dir=data_dir, runs_dir=runs_dir, overrides=overrides)
+    bench = Path(bench_dir or BENCH_DIR)
+    roots = path_roots(
+        out,
+        params.get("data_dir"),
+        params.get("runs_dir"),
+        nb_dir,
+        bench,
+        os.environ.get("MUMAE_EPISODES_DIR"),
+        os.environ.get("MUMAE_DATA"),
+        Path.cwd(),
+    )
+
+    def scrub(path: Path) -> None:
+        scrub_paths(path, roots)
+
     previous = _load_status(out)
     env = runtime.environment_info()
     started = _dt.datetime.now().astimezone()
@@ -221,7 +349,8 @@ def run_report(
             f"[report] {todo.index(nb) + 1}/{len(todo)} running {nb} (profile {profile}, kernel {kernel})",
             flush=True,
         )
-        res = _execute(nb, src, out, params, kernel, progress, timeout, cwd=nb_dir)
+        with _plain_progress():
+            res = _execute(nb, src, out, params, kernel, progress, timeout, cwd=nb_dir, scrub=scrub)
         results[nb] = res
         msg = f"{res.status} in {res.seconds:.1f} s"
         if res.status == FAILED:
@@ -230,7 +359,9 @@ def run_report(
 
     total = time.perf_counter() - t_start
     _save_status(out, results)
-    index = write_index(out, profile, results, env, started, total, kernel, Path(bench_dir or BENCH_DIR))
+    index = write_index(out, profile, results, env, started, total, kernel, bench)
+    for path in [out / "status.json", index, *out.glob("*.html"), *(out / "metrics").glob("*.json")]:
+        scrub(path)
     print(f"[report] wrote {index}", flush=True)
     failed = [r.name for r in results.values() if r.status in (FAILED, SKIPPED) and r.name in todo]
     return 1 if failed else 0
@@ -243,7 +374,11 @@ def _load_status(out: Path) -> dict[str, NotebookResult]:
         return {}
     try:
         raw = json.loads(path.read_text())
-        return {k: NotebookResult(**v) for k, v in raw.get("notebooks", {}).items()}
+        known = {f.name for f in fields(NotebookResult)}
+        return {
+            k: NotebookResult(**{f: x for f, x in v.items() if f in known})
+            for k, v in raw.get("notebooks", {}).items()
+        }
     except (ValueError, TypeError):
         return {}
 
@@ -273,14 +408,85 @@ def _scalars(d: Any, prefix: str = "", limit: int = 24) -> list[tuple[str, Any]]
     return out[:limit]
 
 
-def _bench_summary(bench_dir: Path) -> list[str]:
+# The columns of each benchmark's rows shown in index.md (all rows; other columns stay in the JSON).
+BENCH_COLUMNS = {
+    "pretrain": (
+        "profile",
+        "dtype",
+        "batch",
+        "params_M",
+        "step_s",
+        "clips_per_s",
+        "achieved_gflop_per_s",
+        "peak_memory_mb",
+    ),
+    "data": ("stage", "modalities", "cache", "clips_per_s", "ms_per_clip", "cache_mb_train_split"),
+}
+# Benchmarks without rows: the scalars (dotted keys) shown as a two-column table.
+BENCH_KEYS = {
+    "evaluate": (
+        "episode",
+        "n_clips",
+        "n_episodes",
+        "cache.encode.median_s",
+        "cache.score.median_s",
+        "cache.total_s",
+        "naive.extrapolated_total_s",
+        "speedup_with_encoding",
+        "speedup_scoring_only",
+    ),
+}
+MAX_BENCH_COLUMNS = 8
+
+
+def _dotted(d: Any, key: str) -> Any:
+    for part in key.split("."):
+        if not isinstance(d, dict) or part not in d:
+            return None
+        d = d[part]
+    return d
+
+
+def _load_average(doc: dict) -> str:
+    """The 1-minute load average a benchmark recorded, whatever its key (`load_avg_1m`, a list, a dict)."""
+    for key in ("load_avg_1m", "load_average_1min", "load_average", "loadavg"):
+        v = doc.get(key)
+        if isinstance(v, (int, float)):
+            return f"{v:.2f}"
+        if isinstance(v, list) and v:
+            return " → ".join(f"{x:.2f}" for x in v if isinstance(x, (int, float)))
+        if isinstance(v, dict) and v:
+            return ", ".join(f"{k} {x:.2f}" for k, x in v.items() if isinstance(x, (int, float)))
+    return "not recorded"
+
+
+def _bench_rows(name: str, rows: list[dict]) -> list[dict]:
+    """The key columns of a benchmark's rows: BENCH_COLUMNS, else the first scalar columns."""
+    cols = [c for c in BENCH_COLUMNS.get(name, ()) if any(c in r for r in rows)]
+    if not cols:
+        for r in rows:
+            cols += [
+                k
+                for k, v in r.items()
+                if k not in cols
+                and (isinstance(v, (int, float, bool)) or (isinstance(v, str) and len(v) < 40))
+            ]
+        cols = [c for c in dict.fromkeys(cols) if c not in ("note", "memory_note")][:MAX_BENCH_COLUMNS]
+    return [{c: r.get(c) for c in cols} for r in rows]
+
+
+def _bench_summary(bench_dir: Path, out: Path) -> list[str]:
+    """index.md's Benchmarks section: per benchmark JSON, a compact table of its numbers and its load."""
     files = sorted(bench_dir.glob("*.json")) if bench_dir.is_dir() else []
     if not files:
         return []
+    where = display_path(bench_dir, out)
     lines = [
         "## Benchmarks",
         "",
-        f"From `{bench_dir}` (written by `make bench`, not by this report run).",
+        f"From `{where}` (written by `make bench`, not by this report run). Wall times are noisy when other "
+        "processes share the CPU: compare them with the 1-minute load average beside each (above the core "
+        "count means contention).",
         "",
     ]
     for f in files:
@@ -288,15 +494,93 @@ def _bench_summary(bench_dir: Path) -> list[str]:
         try:
             doc = json.loads(f.read_text())
         except ValueError as e:
-            lines += [f"unreadable: {e}", ""]
+            lines += ["", f"unreadable: {e}", ""]
             continue
-        rows = doc.get("results") if isinstance(doc, dict) else doc
+        if not isinstance(doc, dict):
+            doc = {"rows": doc}
+        machine = doc.get("machine") or {}
+        facts = [
+            f"created {doc['created']}" if doc.get("created") else None,
+            f"load average (1 min) {_load_average(doc)}",
+            f"{machine.get('cpu_count', '?')} CPUs" if machine else None,
+            f"torch {machine.get('torch')}" if machine.get("torch") else None,
+            f"commit `{str(machine.get('git_commit'))[:12]}`" if machine.get("git_commit") else None,
+        ]
+        lines += ["", "; ".join(x for x in facts if x) + ".", ""]
+        rows = doc.get("rows", doc.get("results"))
         if isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows):
-            flat = [{k: v for k, v in r.items() if not isinstance(v, (dict, list))} for r in rows]
-            lines += [rows_to_markdown(flat), ""]
+            lines += [rows_to_markdown(_bench_rows(f.stem, rows)), ""]
         else:
-            lines += [f"- {k}: {_fmt_cell(v)}" for k, v in _scalars(doc)] + [""]
+            keys = BENCH_KEYS.get(f.stem) or [k for k, _ in _scalars(doc, limit=12)]
+            pairs = [(k, _dotted(doc, k)) for k in keys]
+            pairs = [(k, v) for k, v in pairs if v is not None and k not in ("benchmark", "created")]
+            lines += ["| quantity | value |", "|---|---|"] + [f"| {k} | {_fmt_cell(v)} |" for k, v in pairs]
+            lines += [""]
+        for note in doc.get("notes", []) if isinstance(doc.get("notes"), list) else []:
+            lines += [f"- {note}"]
+        lines += [""]
     return lines
+
+
+def _this_run(r: NotebookResult, started: _dt.datetime) -> bool:
+    """True when `r` was executed by the report invocation that started at `started`."""
+    if not r.executed_at:
+        return False
+    try:
+        return _dt.datetime.fromisoformat(r.executed_at) >= started.replace(microsecond=0)
+    except (TypeError, ValueError):
+        return False
+
+
+def _time_claims(
+    results: dict[str, NotebookResult], env: dict[str, Any], started: _dt.datetime, total_seconds: float
+) -> list[str]:
+    """The report's time line: what this invocation executed and how long it took, which notebooks were
+    kept from an earlier invocation (`--only`), and which training runs were reused instead of trained,
+    so a fast re-render is never read as the cost of the whole pipeline."""
+    ran = [r for r in results.values() if _this_run(r, started) and r.seconds is not None]
+    kept = [r for r in results.values() if not _this_run(r, started) and r.seconds is not None]
+    busy = sum(r.seconds for r in ran)
+    L = [
+        f"Run {started:%Y-%m-%d %H:%M %Z} at git commit `{env.get('git_commit')}`: executed "
+        f"{len(ran)} notebook{'s' * (len(ran) != 1)} in {_fmt_seconds(busy)} "
+        f"({_fmt_seconds(total_seconds)} wall time for the report)."
+    ]
+    if kept:
+        L[0] += (
+            " Kept from an earlier run (not executed now): "
+            + ", ".join(
+                f"{r.name} ({_fmt_seconds(r.seconds)}, {r.executed_at or 'date not recorded'})" for r in kept
+            )
+            + "."
+        )
+    reused = [(r.name, len(r.reused)) for r in results.values() if r.reused]
+    if reused:
+        L += [
+            "",
+            "**These times do not include training the runs that were reused** (finished runs with the same "
+            "config found under the runs folder): "
+            + ", ".join(f"{n} reused {k} run{'s' * (k != 1)}" for n, k in reused)
+            + ". A report from scratch trains them and takes longer.",
+        ]
+    elif ran:
+        L += [
+            "",
+            "No notebook reused a finished run: these times include all the training the notebooks did.",
+        ]
+    return L
+
+
+def _embed(out: Path, pattern: str, what: str) -> list[str]:
+    """Markdown images for the figures matching `pattern` (shown in index.md, not only linked)."""
+    L = []
+    # SynthAct (the headline dataset) first, then the others (HAPT), each in name order
+    for p in sorted(
+        (out / "figures").glob(pattern), key=lambda p: ("synthact" not in p.name.lower(), p.name)
+    ):
+        rel = p.relative_to(out).as_posix()
+        L += [f"![{what}: {p.stem}]({rel})", ""]
+    return L
 
 
 def _links(out: Path, sub: str) -> list[str]:
@@ -318,11 +602,7 @@ def write_index(
     """Write out/index.md from the results and the notebooks' metrics JSON."""
     metrics = {nb: read_metrics(out / "metrics" / f"{nb}.json") for nb in results}
     L = [f"# Mu-MAE report: profile `{profile}`", ""]
-    L += [
-        f"Run {started:%Y-%m-%d %H:%M %Z}, {_fmt_seconds(total_seconds)} in all, git commit "
-        f"`{env.get('git_commit')}`.",
-        "",
-    ]
+    L += _time_claims(results, env, started, total_seconds) + [""]
     L += [f"> {SYNTHETIC_NOTE}", ""]
 
     failures = [r for r in results.values() if r.status in (FAILED, SKIPPED)]
@@ -360,6 +640,10 @@ def write_index(
             ]
     else:
         L += ["_No headline results: the one-shot notebook did not record any in this report._", ""]
+    L += _embed(out, "02_one_shot_*_rows.png", "headline one-shot accuracy")
+    losses = _embed(out, "01_pretrain_*_losses.png", "pretraining losses")
+    if losses:
+        L += ["## Pretraining", ""] + losses
     ablations = [(nb, m) for nb, m in metrics.items() if m and m.get("ablations")]
     L += ["## Ablations", ""]
     if ablations:
@@ -369,19 +653,29 @@ def write_index(
             L += [rows_to_markdown(m["ablations"]), ""]
     else:
         L += ["_No ablation results in this report._", ""]
+    L += _embed(out, "05_ablations_*.png", "ablation")
 
-    L += ["## Notebooks", "", "| notebook | status | time | files | key metrics |", "|---|---|---|---|---|"]
+    L += [
+        "## Notebooks",
+        "",
+        "| notebook | status | time | executed | runs reused | files | key metrics |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in results.values():
         files = " · ".join(f"[{k}]({v})" for k, v in r.files.items()) or "–"
         status = r.status if not r.reason or r.status == OK else f"{r.status}: {r.reason}"
         m = metrics.get(r.name) or {}
         keys = "; ".join(f"{k} = {_fmt_cell(v)}" for k, v in _scalars(m.get("metrics", {}), limit=6))
-        L += [f"| {r.name} | {_fmt_cell(status)} | {_fmt_seconds(r.seconds)} | {files} | {keys or '–'} |"]
+        when = "this run" if _this_run(r, started) else (r.executed_at or "–")
+        L += [
+            f"| {r.name} | {_fmt_cell(status)} | {_fmt_seconds(r.seconds)} | {_fmt_cell(when)} | "
+            f"{len(r.reused) if r.seconds is not None else '–'} | {files} | {keys or '–'} |"
+        ]
     L += [""]
 
     L += ["## Figures", ""] + (_links(out, "figures") or ["_none_"]) + [""]
     L += ["## Tables", ""] + (_links(out, "tables") or ["_none_"]) + [""]
-    L += _bench_summary(bench_dir)
+    L += _bench_summary(bench_dir, out)
     L += ["## Machine and versions", "", f"- kernel: `{kernel}`"]
     L += [f"- {k}: `{v}`" for k, v in env.items()] + [""]
     path = out / "index.md"

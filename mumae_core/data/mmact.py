@@ -423,14 +423,16 @@ class MMActDataset(Dataset):
     def compute_sensor_stats(self, progress: bool = True) -> SensorStats:
         """Z-score statistics over this dataset's unique recordings (each resampled over its whole span to
         `sensor_len`, so every recording counts once whatever its sampling rate)."""
-        from tqdm.auto import tqdm
+        from mumae_core.progress import progress as progress_bar
 
         first: dict[str, int] = {}
         for i, it in enumerate(self.items):
             first.setdefault(it["recording"], i)
         arrays: dict[str, list[np.ndarray]] = {m: [] for m in self.sensors}
         skipped = []
-        for i in tqdm(list(first.values()), desc="sensor statistics", disable=not progress, leave=False):
+        for i in progress_bar(
+            list(first.values()), desc="sensor statistics", disable=not progress, leave=False
+        ):
             try:
                 self._check_times(i, None)  # sensors against each other (the video is not decoded here)
                 rec = {m: self._read_sensor(m, i) for m in self.sensors}

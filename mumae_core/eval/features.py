@@ -28,10 +28,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from mumae_core.data.clips import collate
 from mumae_core.errors import DataError, EpisodeError
+from mumae_core.progress import progress as progress_bar
 from mumae_core.runtime import autocast
 
 FUSE_CHUNK = 256  # clips fused at once when a cached-representation table is built
@@ -77,8 +77,8 @@ def encode_clips(
     was_training = model.training
     model.eval()
     out = []
-    for batch in tqdm(_loader(dataset, batch_size, num_workers), desc="encode clips", disable=not progress,
-                      leave=False):  # fmt: skip
+    loader = _loader(dataset, batch_size, num_workers)
+    for batch in progress_bar(loader, desc="encode clips", disable=not progress, leave=False):
         with autocast(device, amp_dtype):
             f = model.clip_features(_to_device(batch, mods, device))
         out.append(f.float().cpu())
@@ -114,7 +114,7 @@ def encode_representations(
     was_training = model.training
     model.eval()
     rms, feats = [], {m: [] for m in mods}
-    for batch in tqdm(_loader(dataset, batch_size, num_workers), desc="encode clips (frozen encoder)",
+    for batch in progress_bar(_loader(dataset, batch_size, num_workers), desc="encode clips (frozen encoder)",
                       disable=not progress, leave=False):  # fmt: skip
         with autocast(device, amp_dtype):
             rm, f = model.representations(_to_device(batch, mods, device))

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from mumae_core.errors import EpisodeError
+from mumae_core.progress import progress as progress_bar
 
 BATCH_EPISODES = 2048  # episodes scored at once by a batched head
 
@@ -77,7 +77,9 @@ def score_episodes(
             _batched(source.head, table, episodes, out, chunk)
         else:
             device = table.device if table is not None else getattr(source, "device", None)
-            for i, ep in enumerate(tqdm(episodes, desc="score episodes", disable=not progress, leave=False)):
+            for i, ep in enumerate(
+                progress_bar(episodes, desc="score episodes", disable=not progress, leave=False)
+            ):
                 labels = torch.tensor(ep.support_labels, dtype=torch.long, device=device)
                 with source.context():
                     if table is not None:

@@ -29,7 +29,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from mumae_core.data.episodes import (
     EpisodeStore,
@@ -47,6 +46,7 @@ from mumae_core.eval import (
     evaluate,
 )
 from mumae_core.models.oneshot import build_oneshot_model
+from mumae_core.progress import progress as progress_bar
 from mumae_core.runtime import autocast, autocast_dtype, environment_info, resolve_device, seed_everything
 from mumae_core.train.runlog import append_metrics, write_json_atomic
 
@@ -268,7 +268,7 @@ def train_oneshot(
         scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
         model.train()
         losses: list[float] = []
-        bar = tqdm(total=o.train_episodes, desc="one-shot training", disable=not progress)
+        bar = progress_bar(total=o.train_episodes, desc="one-shot training", disable=not progress)
         for i, (ep, clips, s_lab, q_lab) in enumerate(train_episodes(), start=1):
             with autocast(device, dtype):
                 scores = episode_scores(train_src, s_lab, ep, clips)

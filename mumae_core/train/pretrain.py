@@ -438,10 +438,10 @@ class _Run:
 
     # ------------------------------------------------------------------ training
     def run(self) -> dict:
-        from tqdm.auto import tqdm
+        from mumae_core.progress import progress as progress_bar
 
         p = self.cfg.pretrain
-        bar = tqdm(
+        bar = progress_bar(
             total=self.total,
             initial=self.step,
             desc="pretrain",

@@ -46,8 +46,12 @@ def plot_losses(
 def plot_accuracy_rows(
     rows: list[dict], label: str = "row", title: str | None = None, chance: float | None = None
 ):
-    """Horizontal bars of accuracy ± 95% CI; rows are dicts with `label`, `accuracy`, `ci95` (percent)."""
-    fig, axes = subplots(1, 1, cell=(6.5, 0.45 * len(rows) + 1.2))
+    """Horizontal bars of accuracy ± 95% CI; rows are dicts with `label`, `accuracy`, `ci95` (percent).
+
+    chance: the chance accuracy in percent (100 / way), drawn as a dashed line with a legend entry; pass it
+    for every accuracy plot (headline rows and ablations alike) so a bar can be read against it.
+    """
+    fig, axes = subplots(1, 1, cell=(7.0, 0.45 * len(rows) + 1.6))
     ax = axes[0, 0]
     y = np.arange(len(rows))
     acc = np.array([r["accuracy"] for r in rows])

@@ -2,6 +2,9 @@
 
 A sensor is (L, 3); its P tokens are windows of s = L / P samples. `contiguous` token p covers samples
 [p*s, (p+1)*s); `strided` token p covers {p, p+P, p+2P, ...} (the reference layout).
+
+Axes say what they show: x is time, in samples of the resampled window (or in seconds when `sample_rate`
+is given); y is the value in `units` (the kit's default normalisation is a z-score from train statistics).
 """
 
 from __future__ import annotations
@@ -34,9 +37,26 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 def shade_hidden(
     ax, token_mask, sensor_len: int, mode: str = "contiguous", color: str = HIDDEN_COLOR
 ) -> None:
-    """Shade the samples of hidden tokens on `ax` (x axis in samples)."""
-    for a, b in _runs(sample_mask(token_mask, sensor_len, mode)):
-        ax.axvspan(a - 0.5, b - 0.5, color=color, alpha=0.25, lw=0)
+    """Shade the samples of hidden tokens on `ax` (x axis in samples); the first span is labelled "hidden"
+    for the legend."""
+    for k, (a, b) in enumerate(_runs(sample_mask(token_mask, sensor_len, mode))):
+        ax.axvspan(a - 0.5, b - 0.5, color=color, alpha=0.25, lw=0, label="hidden" if k == 0 else None)
+
+
+def time_label(sample_rate: float | None = None) -> str:
+    """x-axis label of a sensor plot: samples, or seconds when the sampling rate (Hz) is known."""
+    return "time (s)" if sample_rate else "time (samples)"
+
+
+def value_label(units: str) -> str:
+    """y-axis label: 'z-scored' -> 'z-scored value'; a unit that already says 'value' is kept."""
+    return units if "value" in units else f"{units} value"
+
+
+def _time_axis(ax, sample_rate: float | None) -> None:
+    """Tick labels in seconds for an axis drawn in samples (the shading helpers work in samples)."""
+    if sample_rate:
+        ax.xaxis.set_major_formatter(lambda x, _pos: f"{x / sample_rate:g}")
 
 
 def draw_patch_bounds(ax, sensor_len: int, n_patches: int, mode: str = "contiguous") -> None:
@@ -56,10 +76,12 @@ def plot_sensors(
     n_patches: int | None = None,
     mode: str = "contiguous",
     title: str | None = None,
-    units: str = "normalised",
+    units: str = "z-scored",
+    sample_rate: float | None = None,
 ):
     """One row per sensor: its 3 axes over time. signals {name: (L, 3)}; masks {name: (P,) bool} shades
-    the hidden spans; n_patches draws the token boundaries. Returns the Figure."""
+    the hidden spans; n_patches draws the token boundaries; `units` labels the y axes, `sample_rate` (Hz)
+    puts the x axis in seconds. Returns the Figure."""
     names = list(signals)
     fig, axes = subplots(len(names), 1, cell=(8.0, 1.6), sharex=True)
     for ax, name in zip(axes[:, 0], names):
@@ -72,10 +94,11 @@ def plot_sensors(
             draw_patch_bounds(ax, x.shape[0], n_patches, mode)
         if masks is not None and name in masks:
             shade_hidden(ax, masks[name], x.shape[0], mode)
-        ax.set_ylabel(name, fontsize=8)
+        ax.set_ylabel(f"{name}\n{value_label(units)}", fontsize=7)
         ax.tick_params(labelsize=7)
-    axes[0, 0].legend(loc="upper right", fontsize=7, ncol=3)
-    axes[-1, 0].set_xlabel(f"sample ({units} values)", fontsize=8)
+        _time_axis(ax, sample_rate)
+    axes[0, 0].legend(loc="upper right", fontsize=7, ncol=4)
+    axes[-1, 0].set_xlabel(time_label(sample_rate), fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -99,6 +122,11 @@ def plot_sensor_masks(signals: dict, masks: dict, mode: str = "contiguous", titl
                 ax.set_ylabel(name, fontsize=8)
             if i == 0:
                 ax.set_title(var, fontsize=9)
+    labelled = [ax for ax in axes[0] if ax.get_legend_handles_labels()[0]]
+    if labelled:
+        labelled[0].legend(loc="upper right", fontsize=6)
+    for ax in axes[-1]:
+        ax.set_xlabel(time_label(), fontsize=7)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -111,10 +139,12 @@ def plot_sensor_reconstruction(
     masks: dict,
     mode: str = "contiguous",
     title: str | None = None,
-    units: str = "normalised",
+    units: str = "z-scored",
+    sample_rate: float | None = None,
 ):
     """Rows = sensors, columns = the 3 axes: original (solid) vs reconstruction (dashed, hidden spans only;
-    visible spans are the input itself), hidden spans shaded. Each argument {sensor: (L, 3) | (P,)}."""
+    visible spans are the input itself), hidden spans shaded. Each argument {sensor: (L, 3) | (P,)}.
+    x axis: time in samples (seconds with `sample_rate` in Hz); y axis: the value in `units`."""
     names = list(original)
     fig, axes = subplots(len(names), 3, cell=(3.2, 1.35), sharex=True)
     for i, name in enumerate(names):
@@ -126,13 +156,14 @@ def plot_sensor_reconstruction(
             ax.plot(np.where(hid, r[:, c], np.nan), color="k", lw=1.0, ls="--", label="reconstruction")
             shade_hidden(ax, masks[name], x.shape[0], mode)
             ax.tick_params(labelsize=6)
+            _time_axis(ax, sample_rate)
             if c == 0:
-                ax.set_ylabel(name, fontsize=8)
+                ax.set_ylabel(f"{name}\n{value_label(units)}", fontsize=7)
             if i == 0:
                 ax.set_title(f"axis {AXIS_NAMES[c]}", fontsize=9)
     axes[0, 0].legend(fontsize=6, loc="upper left")
     for ax in axes[-1]:
-        ax.set_xlabel(f"sample ({units})", fontsize=7)
+        ax.set_xlabel(time_label(sample_rate), fontsize=7)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

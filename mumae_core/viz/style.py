@@ -1,7 +1,9 @@
 """Shared plotting helpers: array conversion, display-space video, modality colours, saving figures.
 
 Every plotting function of `mumae_core.viz` takes arrays or tensors and returns a `matplotlib.figure.Figure`;
-nothing depends on a "current" figure. Notebooks save with `save_figure(fig, figures_dir, name)`.
+nothing depends on a "current" figure. Notebooks save with `save_figure(fig, figures_dir, name)` (PNG at
+SAVE_DPI, returns None so a cell ending with it shows no `Out[]: PosixPath(...)`), and may call
+`inline_defaults()` once for a readable inline size.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ IMAGENET_STD = np.array((0.229, 0.224, 0.225), dtype=np.float32)
 AXIS_NAMES = ("x", "y", "z")
 AXIS_COLORS = ("#1f77b4", "#2ca02c", "#d62728")
 HIDDEN_COLOR = "#7f7f7f"
+HIDDEN_HATCH = "////"  # hidden (masked) tokens in attention plots: grey and hatched, never "zero attention"
+SAVE_DPI = 150  # saved figures: titles and tick labels stay readable in the HTML and index.md
+INLINE_DPI = 100  # inline figures in notebooks
 MODALITY_COLORS = {
     "video": "#4c72b0",
     "acc_phone": "#dd8452",
@@ -65,10 +70,20 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
 
 
-def save_figure(fig, figures_dir: str | os.PathLike, name: str, dpi: int = 90) -> Path:
-    """Save `fig` as <figures_dir>/<name>.png (name made file-safe) and return the path."""
-    d = Path(figures_dir)
-    d.mkdir(parents=True, exist_ok=True)
-    path = d / f"{_slug(name)}.png"
+def figure_path(figures_dir: str | os.PathLike, name: str) -> Path:
+    """<figures_dir>/<name>.png with the name made file-safe (where `save_figure` writes)."""
+    return Path(figures_dir) / f"{_slug(name)}.png"
+
+
+def save_figure(fig, figures_dir: str | os.PathLike, name: str, dpi: int = SAVE_DPI) -> None:
+    """Save `fig` as <figures_dir>/<name>.png (name made file-safe; see `figure_path`) at `dpi` (>= 150 by
+    default). Returns None, so a notebook cell that ends with it prints no `Out[]`."""
+    path = figure_path(figures_dir, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
-    return path
+
+
+def inline_defaults(dpi: int = INLINE_DPI) -> None:
+    """Inline figure resolution for notebooks (saved files use SAVE_DPI whatever this is)."""
+    plt.rcParams["figure.dpi"] = dpi
+    plt.rcParams["savefig.dpi"] = SAVE_DPI

@@ -92,7 +92,7 @@ def modality_nn_check(root, split: str = "all", subjects=None, progress: bool = 
     `split`: 'train' (the 23 base classes) or 'all' (33 classes); `subjects`: subject numbers to keep.
     Returns `{"n_clips", "classes", "video"|"sensors"|"both": {"overall", "groups", "per_class"}, "summary"}`.
     """
-    from tqdm.auto import tqdm
+    from mumae_core.progress import progress as progress_bar
 
     root = Path(root)
     if split not in ("train", "all"):
@@ -109,7 +109,7 @@ def modality_nn_check(root, split: str = "all", subjects=None, progress: bool = 
     y = np.array([classes.index(c.split("/")[0]) for c in clips])
     groups = np.array([_recording(c) for c in clips])
     xv, xs, cache, frames = [], [], {}, []
-    for c in tqdm(clips, desc="nn-check features", disable=not progress):
+    for c in progress_bar(clips, desc="nn-check features", disable=not progress):
         cls, clip = c.split("/")
         frames.append(read_frames(root / "video" / cls / f"{clip}.mp4"))
         rec = _recording(clip)

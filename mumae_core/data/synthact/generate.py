@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from mumae_core.errors import ConfigError, DataError
+from mumae_core.progress import progress as progress_bar
 
 from .programs import CLASSES, Ctx, run_program
 from .render import background, body_prims, door_geometry, draw, make_camera, prop_prim, static_prims
@@ -191,7 +191,7 @@ def generate(out, size: str = "default", seed: int = 0, workers: int | None = No
     tasks = [(str(root), int(seed), size, k, e, c) for c in classes for k in range(1, cfg["subjects"] + 1)
              for e in range(1, cfg["sessions"] + 1)]  # fmt: skip
     workers = min(len(tasks), workers or os.cpu_count() or 1)
-    bar = tqdm(total=len(tasks), desc=f"SynthAct {size}", unit="rec", disable=not progress)
+    bar = progress_bar(total=len(tasks), desc=f"SynthAct {size}", unit="rec", disable=not progress)
     clips: list[str] = []
     if workers <= 1:
         for task in tasks:
