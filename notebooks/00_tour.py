@@ -47,6 +47,7 @@ from mumae_core.viz.masks import plot_frames, plot_tubelet_grid, plot_video_mask
 from mumae_core.viz.signals import plot_sensor_masks, plot_sensors
 
 P = notebook.setup("00_tour", globals())
+style.inline_defaults()  # readable inline figures; saved files are 150 dpi
 tour = notebook.settings(P).report
 cfg = notebook.config(P, f"data.synth_size={tour.tour_size}")  # the tour always uses the small dataset
 seed = cfg.pretrain.seed

@@ -42,6 +42,7 @@ from mumae_core.viz import style, tables
 from mumae_core.viz.results import plot_losses
 
 P = notebook.setup("01_pretrain", globals())
+style.inline_defaults()  # readable inline figures; saved files are 150 dpi
 cfg = notebook.config(P)
 
 

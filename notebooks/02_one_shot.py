@@ -43,6 +43,7 @@ from mumae_core.viz import style, tables
 from mumae_core.viz.results import plot_accuracy_rows, plot_confusion, plot_embedding, plot_per_class
 
 P = notebook.setup("02_one_shot", globals())
+style.inline_defaults()  # readable inline figures; saved files are 150 dpi
 cfg = notebook.config(P)
 o = cfg.oneshot
 print(

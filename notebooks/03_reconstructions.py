@@ -45,6 +45,7 @@ from mumae_core.viz.recon import plot_video_reconstruction, reconstruct
 from mumae_core.viz.signals import plot_sensor_reconstruction
 
 P = notebook.setup("03_reconstructions", globals())
+style.inline_defaults()  # readable inline figures; saved files are 150 dpi
 cfg = notebook.config(P)
 run_dir, _ = runs.pretrain_or_reuse(cfg, P.runs_dir)  # the headline run of 01 (reused)
 mae, _ = load_mae(run_dir, cfg)

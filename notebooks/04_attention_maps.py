@@ -40,14 +40,17 @@ from mumae_core.data.clips import collate
 from mumae_core.metrics import write_metrics
 from mumae_core.viz import style
 from mumae_core.viz.attention import (
+    RECEIVED_UNITS,
     encoder_attention_received,
     fusion_attention,
     plot_class_attention,
     plot_frame_attention,
     plot_signal_attention,
+    time_repeat_correlation,
 )
 
 P = notebook.setup("04_attention_maps", globals())
+style.inline_defaults()  # readable inline figures; saved files are 150 dpi
 cfg = notebook.config(P, "oneshot.fusion=cross_attn")
 runner = ablations.Runner(cfg, P.runs_dir)
 res = runner.train(ablations.ROWS[0], keep_model=True)  # the headline model of 02 and 05 (reused)
@@ -97,8 +100,18 @@ for b in DataLoader(test, batch_size=cfg.pretrain.batch_size, collate_fn=collate
 per_class = {m: {c: sums[m][c] / counts[c] for c in sorted(counts)} for m in mods}
 for m in mods:
     xlabel = "token (time window)" if m != "video" else "video token (t-major)"
-    fig = plot_class_attention(per_class[m], title=f"{m}: mean R^m attention per class", xlabel=xlabel)
+    fig = plot_class_attention(
+        per_class[m],
+        title=f"{m}: mean R^m attention per class",
+        xlabel=xlabel,
+        grid=grid if m == "video" else None,
+    )
     style.save_figure(fig, P.figures_dir, f"04_attention_per_class_{m}")
+if grid is not None:  # ~1: the same spatial pattern at every time step (SynthAct frames barely change)
+    print(
+        "video attention, lag-H'W' autocorrelation:",
+        round(time_repeat_correlation(per_class["video"], grid), 3),
+    )
 
 # %% [markdown]
 # ## Encoder attention over the visible tokens of a masked clip (last block, explicit path)
@@ -112,13 +125,14 @@ recv = encoder_attention_received(enc, model.encoder.token_counts())
 if sensors:
     fig = plot_signal_attention(
         {m: one[m][0] for m in sensors}, {m: recv[m][0] for m in sensors}, mode=cfg.model.sensor_patch_mode,
-        title="encoder: attention received by visible sensor tokens (hidden: no shading)",
+        units=RECEIVED_UNITS, title="encoder: attention received by visible sensor tokens (hidden: hatched)",
     )  # fmt: skip
     style.save_figure(fig, P.figures_dir, "04_attention_encoder_sensors")
 if grid is not None:
     fig = plot_frame_attention(
         style.video_frames(one["video"][0], cfg.data.video_norm), recv["video"][0], grid, cfg.model.tubelet,
-        cfg.model.patch, title="encoder: attention received by visible video tokens (hidden tokens clear)",
+        cfg.model.patch, units=RECEIVED_UNITS,
+        title="encoder: attention received by visible video tokens (hidden: hatched)",
     )  # fmt: skip
     style.save_figure(fig, P.figures_dir, "04_attention_encoder_video")
 share = {m: float(recv[m].sum() / sum(float(r.sum()) for r in recv.values())) for m in recv}

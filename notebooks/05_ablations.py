@@ -46,6 +46,7 @@ from mumae_core.viz import style, tables
 from mumae_core.viz.results import plot_accuracy_rows
 
 P = notebook.setup("05_ablations", globals())
+style.inline_defaults()  # readable inline figures; saved files are 150 dpi
 cfg = notebook.config(P)
 table = ablations.run_ablations(cfg, P.runs_dir, dataset="SynthAct")
 if cfg.report.hapt:
@@ -67,9 +68,8 @@ for (dataset, group), g in table.groupby(["dataset", "group"], sort=False):
     if group in ("reference", "short-schedule reference"):
         continue
     refs = table[(table["dataset"] == dataset) & (table["row"] == g["reference"].iloc[0])]
-    fig = plot_accuracy_rows(
-        pd.concat([refs, g]).to_dict("records"), label="row", title=f"{dataset}: {group}"
-    )
+    rows_g = pd.concat([refs, g]).to_dict("records")
+    fig = plot_accuracy_rows(rows_g, label="row", chance=100 / cfg.oneshot.way, title=f"{dataset}: {group}")
     style.save_figure(fig, P.figures_dir, f"05_ablations_{dataset}_{group.replace(' ', '_')}")
 
 # %%
