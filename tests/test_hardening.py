@@ -175,6 +175,8 @@ def test_item06_kill9_dead_temp_files_and_truncated_checkpoint_resume_bit_identi
             f"data.root={root}",
             "--set",
             "pretrain.ckpt_every=4",
+            "--set",
+            "pretrain.epochs=2",  # 18 steps: the kills below land at steps 11 and 12
         ]
         return mumae([*args, "--out", str(out)], home, fault=fault, site=site)
 
