@@ -19,16 +19,18 @@ removed at test time.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from mumae_core import runs
 from mumae_core.config import Config
 from mumae_core.errors import ConfigError, EpisodeError
 from mumae_core.modalities import has_video, sensors
-from mumae_core.stats import paired_difference
+from mumae_core.stats import holm, mean_ci, p_value, paired_difference, seed_sd
 
 HEADLINE = "full model"
 SHORT_REFERENCE = "full model, short schedule"
@@ -152,13 +154,52 @@ def row_configs(cfg: Config, row: Row) -> tuple[Config, Config]:
     return pre, pre.with_overrides(list(row.oneshot)).validate()
 
 
+def combine_seeds(per_seed: list[dict]) -> dict:
+    """One row's result from its seeded one-shot runs (same test episodes): the per-episode accuracy
+    averaged over seeds (accuracy and ci95 over episodes of that average), each seed's accuracy and their SD,
+    per-class accuracy averaged and confusions summed over seeds."""
+    tests = [r["test"] for r in per_seed]
+    prints = {r["test_episodes_fingerprint"] for r in per_seed}
+    if len(prints) != 1:
+        raise EpisodeError(f"the seeds of one row were scored on different test episodes: {sorted(prints)}")
+    seed_ep = np.array([t["episode_accuracy"] for t in tests])  # (S, E)
+    m, ci = mean_ci(seed_ep.mean(0))
+    classes = tests[0]["per_class_accuracy"]
+    test = dict(
+        tests[0],
+        accuracy=m, ci95=ci, episode_accuracy=seed_ep.mean(0).tolist(),
+        seed_episode_accuracy=seed_ep.tolist(), seed_accuracy=[t["accuracy"] for t in tests],
+        seed_sd=seed_sd([t["accuracy"] for t in tests]), n_seeds=len(tests),
+        per_class_accuracy={c: float(np.mean([t["per_class_accuracy"][c] for t in tests])) for c in classes},
+        confusion=dict(tests[0]["confusion"], matrix=np.sum([t["confusion"]["matrix"] for t in tests], 0).tolist()),  # noqa: E501
+    )  # fmt: skip
+    val = [r["val_best"]["accuracy"] for r in per_seed]
+    return {
+        "test": test,
+        "val_best": {"accuracy": float(np.mean(val)), "seed_accuracy": val},
+        "test_episodes_fingerprint": prints.pop(),
+        "test_episodes_file": per_seed[0].get("test_episodes_file"),
+        "models": [r.get("model") for r in per_seed],
+        "model": per_seed[0].get("model"),
+        "run_dirs": [r.get("run_dir") for r in per_seed],
+    }
+
+
 class Runner:
-    """Runs rows against one headline config: pretraining and one-shot runs found or made under runs_dir."""
+    """Runs rows against one headline config: pretraining and one-shot runs found or made under runs_dir.
+
+    Every row runs `oneshot.seeds` one-shot seeds (oneshot.seed, +1, ...). The representations of a frozen
+    pretrained encoder do not depend on the one-shot seed, so they are encoded once and shared by the seeds
+    (and by every row with the same checkpoint, data and representation settings).
+    """
+
+    REPS_KEPT = 2  # representation sets kept in memory (a few hundred MB each at the default profile)
 
     def __init__(self, cfg: Config, runs_dir: str | Path, progress: bool = True):
         self.cfg, self.runs_dir, self.progress = cfg, Path(runs_dir), progress
         self._datasets: dict[str, dict] = {}
-        self.results: dict[str, dict] = {}  # row name -> one-shot metrics (with "model" for the headline)
+        self._reps: OrderedDict[str, dict] = OrderedDict()
+        self.results: dict[str, dict] = {}  # row name -> combined one-shot metrics (with "models")
 
     def datasets(self, cfg: Config) -> dict:
         """build_datasets(cfg, "oneshot"), shared by every row with the same data settings."""
@@ -175,19 +216,64 @@ class Runner:
             return None
         return runs.pretrain_or_reuse(pre, self.runs_dir, progress=self.progress)[0]
 
+    def representations(self, cfg: Config, checkpoint: Path | None, data: dict) -> dict | None:
+        """Cached {"train", "val", "test"} representations of the frozen pretrained encoder for `cfg`
+        (None when the encoder trains or is random: then each seed encodes its own)."""
+        o = cfg.oneshot
+        if checkpoint is None or o.freeze != "frozen" or o.unimodal != "shared":
+            return None
+        from mumae_core.eval import encode_representations
+        from mumae_core.models.oneshot import build_oneshot_model
+        from mumae_core.runtime import autocast_dtype, resolve_device
+        from mumae_core.train.checkpoint import load_mae
+
+        key = runs._digest(
+            [runs.checkpoint_tag(checkpoint), runs.settings(cfg, ("data",)), o.fusion, o.fusion_scope]
+        )
+        if key not in self._reps:
+            device = resolve_device(o.device)
+            model = build_oneshot_model(cfg, load_mae(checkpoint, None)[0]).to(device)
+            enc = dict(device=device, amp_dtype=autocast_dtype(device, o.amp), progress=self.progress)
+            self._reps[key] = {
+                k: encode_representations(model, data[k], **enc) for k in ("train", "val", "test")
+            }
+            while len(self._reps) > self.REPS_KEPT:
+                self._reps.popitem(last=False)
+        self._reps.move_to_end(key)
+        return self._reps[key]
+
     def train(self, row: Row, keep_model: bool = False) -> dict:
-        """One-shot metrics of a "train" row (reused when its run exists)."""
+        """Combined one-shot metrics of a "train" row over its seeds (each run reused when it exists)."""
         pre, one = row_configs(self.cfg, row)
         ckpt = self.checkpoint(pre, row.schedule)
-        res = runs.oneshot_or_reuse(
-            one, ckpt, self.datasets(pre), self.runs_dir, keep_model=keep_model, progress=self.progress
-        )
+        data = self.datasets(pre)
+        per_seed = []
+        for k in range(one.oneshot.seeds):
+            c = one.with_overrides({"oneshot.seed": one.oneshot.seed + k})
+            per_seed.append(
+                runs.oneshot_or_reuse(
+                    c, ckpt, data, self.runs_dir, keep_model=keep_model, progress=self.progress,
+                    reps=lambda c=c: self.representations(c, ckpt, data),
+                )
+            )  # fmt: skip
+        res = combine_seeds(per_seed)
         self.results[row.name] = res
         return res
 
     @staticmethod
     def _test(res: dict) -> dict:
         return dict(res["test"], fingerprint=res["test_episodes_fingerprint"])
+
+    def _missing(self, full: dict, test_ds, eps, keep: list[str]) -> dict:
+        """The headline's seeds scored with only `keep` fed at test time, combined like `combine_seeds`."""
+        from mumae_core.eval import evaluate
+
+        per_seed = [
+            {"test": evaluate(m, test_ds, eps, modalities=keep, progress=False), "val_best": {"accuracy": 0},
+             "test_episodes_fingerprint": full["test_episodes_fingerprint"]}
+            for m in full["models"]
+        ]  # fmt: skip
+        return self._test(combine_seeds(per_seed))
 
     def expand(self, row: Row) -> list[tuple[Row, dict]]:
         """Run `row`; -> [(row as it appears in the table, its test summary with the episode fingerprint)]."""
@@ -204,17 +290,21 @@ class Runner:
             print(f"single modality, best validation-class accuracy: {val} -> {best}", flush=True)
             return [(replace(row, name=f"{row.name} ({best}, chosen on val)"), self._test(single[best]))]
         if row.kind == "missing":
+            # "X missing at test" (trained with X) beside "trained without X": the first mixes the information
+            # X carries with the shift of R^m and of the fusion's rescaling when X is removed; the second not
             from mumae_core.data.episodes import load_episodes
-            from mumae_core.eval import evaluate
 
             full = self.results.get(HEADLINE) or self.train(ROWS[0], keep_model=True)
             eps, _ = load_episodes(full["test_episodes_file"])
             test = self.datasets(row_configs(self.cfg, ROWS[0])[0])["test"]
             out = []
             for m in mods:
-                t = evaluate(full["model"], test, eps, modalities=[x for x in mods if x != m], progress=False)
-                t["fingerprint"] = full["test_episodes_fingerprint"]
-                out.append((replace(row, name=f"{m} missing at test"), t))
+                keep = [x for x in mods if x != m]
+                out.append((replace(row, name=f"{m} missing at test"), self._missing(full, test, eps, keep)))
+                without = replace(
+                    row, name=f"trained without {m}", oneshot=(f"data.modalities={','.join(keep)}",)
+                )
+                out.append((without, self._test(self.train(without))))
             return out
         raise ConfigError(f"ablation row {row.name!r}: unknown kind {row.kind!r}")
 
@@ -233,11 +323,16 @@ def run_ablations(
 ) -> pd.DataFrame:  # fmt: skip
     """Run the selected rows for the headline `cfg`; one table line per row with its paired difference.
 
-    Columns: dataset, group, row, pretraining, accuracy, ci95, reference, diff, diff_ci95 (percent points).
+    Columns (percent points): dataset, group, row, pretraining, accuracy and ci95 (95% CI over episodes of the
+    seed-averaged accuracy), seed_sd (SD of the seeds' accuracies), seeds, reference, diff and diff_ci95 (the
+    paired difference over episodes of the seed-averaged accuracies), diff_seed_sd (SD over seeds of the
+    per-seed paired difference), p (two-sided, normal approximation), p_holm (Holm over the table's compared
+    rows) and significant (p_holm < 0.05).
     """
     runner = Runner(cfg, runs_dir, progress)
     label = dataset or runs.dataset_label(cfg)
     per_ep: dict[str, list[float]] = {}
+    seed_ep: dict[str, list] = {}
     prints: dict[str, str] = {}
     lines = []
     for row in select_rows(cfg, groups):
@@ -253,11 +348,24 @@ def run_ablations(
                     f"than its reference {ref!r} ({prints[ref]}): paired differences need the same episodes"
                 )
             diff = (0.0, 0.0) if ref == shown.name else paired_difference(per_ep[shown.name], per_ep[ref])
+            seed_diffs = [
+                float(np.mean(np.subtract(a, b)))
+                for a, b in zip(test.get("seed_episode_accuracy", []), seed_ep.get(ref, []))
+            ]
+            seed_ep[shown.name] = test.get("seed_episode_accuracy", [])
             lines.append(
                 dict(
                     dataset=label, group=GROUP_TITLES[shown.group], row=shown.name,
                     pretraining=_schedule_label(cfg, shown), accuracy=test["accuracy"], ci95=test["ci95"],
-                    reference=ref, diff=diff[0], diff_ci95=diff[1],
+                    seed_sd=test.get("seed_sd", 0.0), seeds=test.get("n_seeds", 1), reference=ref,
+                    diff=diff[0], diff_ci95=diff[1], diff_seed_sd=seed_sd(seed_diffs) if seed_diffs else 0.0,
+                    p=1.0 if ref == shown.name else p_value(*diff),
                 )
             )  # fmt: skip
-    return pd.DataFrame(lines)
+    table = pd.DataFrame(lines)
+    compared = table["row"] != table["reference"]
+    table["p_holm"] = 1.0
+    if compared.any():
+        table.loc[compared, "p_holm"] = holm(table.loc[compared, "p"].tolist())
+    table["significant"] = table["p_holm"] < 0.05
+    return table

@@ -152,6 +152,9 @@ class OneShotConfig:
     amp: str = "auto"
     device: str = "auto"
     seed: int = 0
+    # one-shot runs per experiment, with seeds seed, seed + 1, ...: results are the mean over them, with their
+    # spread (SD across seeds) beside the CI over episodes
+    seeds: int = 3
 
 
 ABLATION_GROUPS = (
@@ -378,6 +381,7 @@ class Config:
         _number("oneshot.weight_decay", o.weight_decay, lo=0.0)
         _nonnegative_int("oneshot.episode_seed", o.episode_seed)
         _nonnegative_int("oneshot.seed", o.seed)
+        _positive("oneshot.seeds", o.seeds)
         _device("oneshot.device", o.device)
         return self
 
@@ -405,6 +409,7 @@ def _smoke() -> Config:
             train_episodes=8,
             episodes_per_step=2,
             val_classes_eval_every=2,
+            seeds=2,
             val_episodes=10,
             test_episodes=20,
         ),

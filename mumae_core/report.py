@@ -604,6 +604,17 @@ def write_index(
     L = [f"# Mu-MAE report: profile `{profile}`", ""]
     L += _time_claims(results, env, started, total_seconds) + [""]
     L += [f"> {SYNTHETIC_NOTE}", ""]
+    verdict = [v for m in metrics.values() if m for v in m.get("verdict", [])]
+    L += ["## Verdict", ""]
+    if verdict:
+        L += [
+            "Written from the numbers of this run (02_one_shot): each question is answered by a paired "
+            "difference over the same saved test episodes, with its 95% CI.",
+            "",
+        ]
+        L += [f"- {v}" for v in verdict] + [""]
+    else:
+        L += ["_No verdict: the one-shot notebook did not record one in this report._", ""]
 
     failures = [r for r in results.values() if r.status in (FAILED, SKIPPED)]
     if failures:
@@ -632,12 +643,9 @@ def write_index(
     headline = [(nb, m["headline"]) for nb, m in metrics.items() if m and m.get("headline")]
     if headline:
         for nb, rows in headline:
-            L += [
-                f"One-shot accuracy over the saved test episodes (from `{nb}`):",
-                "",
-                rows_to_markdown(rows),
-                "",
-            ]
+            from mumae_core.headline import CAPTION
+
+            L += [f"From `{nb}`. {CAPTION}", "", rows_to_markdown(rows), ""]
     else:
         L += ["_No headline results: the one-shot notebook did not record any in this report._", ""]
     L += _embed(out, "02_one_shot_*_rows.png", "headline one-shot accuracy")

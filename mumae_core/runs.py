@@ -35,6 +35,7 @@ FREE_KEYS = (
     "pretrain.tensorboard",
     "data.video_backend",  # decord and PyAV decode the same frames (data/video.py)
     "oneshot.device",
+    "oneshot.seeds",  # how many seeded runs an experiment has, not a setting of one run
 )
 FREE_SECTIONS = ("report",)
 PRETRAIN_SECTIONS = ("data", "model", "mask", "pretrain")
@@ -115,9 +116,11 @@ def oneshot_or_reuse(
     runs_dir: str | Path,
     keep_model: bool = False,
     progress: bool = True,
+    reps=None,
 ) -> dict:
     """train_oneshot from `checkpoint` (a pretraining run dir; None = random init), or the metrics of the
-    finished run with the same id. keep_model: also save / reload the trained one-shot model ("model")."""
+    finished run with the same id. keep_model: also save / reload the trained one-shot model ("model").
+    reps: a function returning precomputed frozen-encoder representations (or None), called only to train."""
     from mumae_core.models.oneshot import build_oneshot_model
     from mumae_core.train.checkpoint import load_mae
     from mumae_core.train.oneshot import METRICS_JSON, train_oneshot
@@ -134,7 +137,7 @@ def oneshot_or_reuse(
             saved["model"] = model.eval()
         saved["run_dir"] = str(out)
         return saved
-    res = train_oneshot(cfg, mae, datasets, out_dir=out, progress=progress)
+    res = train_oneshot(cfg, mae, datasets, out_dir=out, progress=progress, reps=reps() if reps else None)
     if keep_model:
         torch.save(res["model"].state_dict(), wfile)
     (out / REUSE_TAG).write_text(json.dumps(checkpoint_tag(checkpoint)))

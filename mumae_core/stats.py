@@ -62,3 +62,32 @@ def paired_table(rows: dict[str, Sequence[float]], reference: str | None = None)
         d, dci = (0.0, 0.0) if name == reference else paired_difference(accs, rows[reference])
         out.append({"row": name, "mean": m, "ci": ci, "diff": d, "diff_ci": dci})
     return pd.DataFrame(out).set_index("row")
+
+
+def p_value(diff: float, ci95: float) -> float:
+    """Two-sided p-value of a mean `diff` whose 95% CI half-width is `ci95` (normal approximation)."""
+    from math import erf, sqrt
+
+    if ci95 <= 0:
+        return 1.0 if diff == 0 else 0.0
+    z = abs(diff) / (ci95 / Z95)
+    return float(1.0 - erf(z / sqrt(2.0)))
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (same order as given): a row is significant at 5% over its table
+    when its adjusted p-value is below 0.05."""
+    p = np.asarray(pvalues, dtype=np.float64)
+    order = np.argsort(p)
+    adj = np.empty_like(p)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p) - rank) * p[i]))
+        adj[i] = running
+    return adj.tolist()
+
+
+def seed_sd(values: Sequence[float]) -> float:
+    """Sample standard deviation across seeds (0 for a single seed)."""
+    a = np.asarray(values, dtype=np.float64)
+    return float(a.std(ddof=1)) if a.size > 1 else 0.0

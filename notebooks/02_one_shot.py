@@ -17,11 +17,14 @@
 # # 02 · One-shot activity recognition
 #
 # Episodic training on the base classes, model selection on the validation classes, and a single test on
-# saved episodes of the novel classes (`splits/<dataset>/episodes_*.json`): accuracy ± 95% CI, per-class
-# accuracy, the confusion matrix, and a PCA of the test clips' fused features. Rows
-# (`report.headline_rows`): the pretrained Mu-MAE with cross-attention fusion, the same without pretraining,
-# and each modality alone; on HAPT (sensor-only, real data), pretrained vs not. The same settings as `mumae
-# evaluate --profile <profile>`. SynthAct numbers are synthetic.
+# saved episodes of the novel classes (`splits/<dataset>/episodes_*.json`). It opens with the **verdict**:
+# does Mu-MAE beat the best non-learned baseline, does pretraining beat random init, does fusion beat the best
+# single modality, each with a paired difference. Rows (`report.headline_rows`): the pretrained Mu-MAE with
+# cross-attention fusion, the same without pretraining, each modality alone, and the non-learned baselines of
+# `mumae_core.baselines` on the same episodes and head; every learned row runs `oneshot.seeds` one-shot seeds.
+# Then per-class accuracy, the confusion matrix and a PCA of the test clips' fused features; on HAPT
+# (sensor-only, real data) the same questions. The same settings as `mumae evaluate --profile <profile>`.
+# SynthAct numbers are synthetic.
 
 # %% tags=["parameters"]
 profile = "smoke"  # smoke | default | paper: every size, epoch and episode count comes from the profile
@@ -33,11 +36,12 @@ runs_dir = None  # None: runs/<profile> (pretraining and one-shot runs, found ag
 # %%
 import numpy as np
 import pandas as pd
-from IPython.display import display
+from IPython.display import Markdown, display
 from torch.utils.data import Subset
 
 from mumae_core import ablations, notebook
 from mumae_core.eval import encode_clips
+from mumae_core.headline import CAPTION, headline
 from mumae_core.metrics import write_metrics
 from mumae_core.viz import style, tables
 from mumae_core.viz.results import plot_accuracy_rows, plot_confusion, plot_embedding, plot_per_class
@@ -48,38 +52,23 @@ cfg = notebook.config(P)
 o = cfg.oneshot
 print(
     f"{o.way}-way {o.shot}-shot; {o.train_episodes} training, {o.val_episodes} validation, "
-    f"{o.test_episodes} test episodes"
+    f"{o.test_episodes} test episodes; {o.seeds} one-shot seeds per row"
 )
-
-
-def headline_table(cfg, dataset):
-    """Train (or reuse) every headline row of `cfg`; -> (table rows, {row name: one-shot metrics})."""
-    runner = ablations.Runner(cfg, P.runs_dir)
-    rows, results = [], {}
-    for i, row in enumerate(ablations.headline_rows(cfg)):
-        res = runner.train(row, keep_model=i == 0)
-        t = res["test"]
-        mods = ablations.row_configs(cfg, row)[1].data.modalities
-        rows.append(
-            {"dataset": dataset, "model": row.name, "modalities": ",".join(mods), "accuracy": t["accuracy"],
-             "ci95": t["ci95"], "n_episodes": t["n_episodes"]}
-        )  # fmt: skip
-        results[row.name] = res
-    return rows, results
-
 
 # %% [markdown]
 # ## SynthAct
 
 # %%
-headline, results = headline_table(cfg, "SynthAct")
-display(pd.DataFrame(headline))
+synth = headline(cfg, P.runs_dir, "SynthAct")
+display(Markdown("\n\n".join(synth.verdict)))
+rows, results = synth.rows, synth.results
+display(pd.DataFrame(rows))
 
 # %%
 main = next(iter(results.values()))
 t = main["test"]
 fig = plot_accuracy_rows(
-    headline, label="model", chance=100 / o.way, title=f"SynthAct {o.way}-way {o.shot}-shot (synthetic data)"
+    rows, label="model", chance=100 / o.way, title=f"SynthAct {o.way}-way {o.shot}-shot (synthetic data)"
 )
 style.save_figure(fig, P.figures_dir, "02_one_shot_synthact_rows")
 fig = plot_per_class(t["per_class_accuracy"], title="per-class accuracy (novel classes), full model")
@@ -91,12 +80,13 @@ fig = plot_confusion(
 )
 style.save_figure(fig, P.figures_dir, "02_one_shot_confusion")
 per_class = pd.Series(t["per_class_accuracy"], name="accuracy (%)").rename_axis("class").to_frame()
-tables.save_table(
-    per_class, P.tables_dir, "02_one_shot_per_class", note="accuracy (%) per novel class, full model"
+note = (
+    f"accuracy (%) per novel class of the pretrained model, mean over {t['n_seeds']} one-shot seeds (no CI)"
 )
+tables.save_table(per_class, P.tables_dir, "02_one_shot_per_class", note=note)
 
 # %%
-test = ablations.Runner(cfg, P.runs_dir).datasets(cfg)["test"]
+test = ablations.Runner(cfg, P.runs_dir, progress=False).datasets(cfg)["test"]
 n = min(cfg.report.embedding_clips, len(test))
 feats = encode_clips(main["model"].to("cpu"), Subset(test, range(n)), progress=False).numpy()
 fig = plot_embedding(
@@ -113,29 +103,29 @@ style.save_figure(fig, P.figures_dir, "02_one_shot_embedding")
 # %%
 if cfg.report.hapt:
     cfg_h = notebook.config(P, "data.dataset=hapt", "report.headline_rows=full,scratch")
-    hrows, _ = headline_table(cfg_h, "HAPT")
-    headline += hrows
+    hapt = headline(cfg_h, P.runs_dir, "HAPT")
+    display(Markdown("\n\n".join(hapt.verdict)))
+    hrows, verdict = hapt.rows, synth.verdict + hapt.verdict
+    rows = rows + hrows
     fig = plot_accuracy_rows(hrows, label="model", chance=100 / cfg_h.oneshot.way, title="HAPT (real data)")
     style.save_figure(fig, P.figures_dir, "02_one_shot_hapt_rows")
 else:
+    verdict = synth.verdict
     print("report.hapt is off in this profile: HAPT rows skipped")
-tables.save_table(
-    headline,
-    P.tables_dir,
-    "02_one_shot_headline",
-    note=f"{o.way}-way {o.shot}-shot accuracy (%) ± 95% CI over saved test episodes; SynthAct is synthetic.",
-)
-display(pd.DataFrame(headline))
+tables.save_table(rows, P.tables_dir, "02_one_shot_headline", note=CAPTION + " SynthAct is synthetic.")
+display(pd.DataFrame(rows))
 
 # %%
 write_metrics(
     P.metrics_path,
     "02_one_shot",
     P.profile,
-    headline=headline,
+    headline=rows,
+    verdict=verdict,
     metrics={
         "synthact_full_accuracy": t["accuracy"],
         "synthact_full_ci95": t["ci95"],
+        "synthact_full_seed_sd": t["seed_sd"],
         "val_best_accuracy": main["val_best"]["accuracy"],
     },
     test_episodes_fingerprint=main.get("test_episodes_fingerprint"),

@@ -183,8 +183,12 @@ def train_oneshot(
     out_dir: str | Path | None = None,
     progress: bool = True,
     test_episodes_path: str | Path | None = None,
+    reps: dict | None = None,
 ) -> dict:
     """Episodic training + validation-class selection + test on saved episodes. Returns the metrics dict.
+
+    reps: {"train", "val", "test"} representations (`eval.encode_representations`) of a FIXED pretrained
+    encoder computed earlier for the same data, e.g. shared by the seeds of one row; None = encode here.
 
     mae: a (pretrained) MultimodalMAE, None = randomly initialised. datasets: {"train", "val", "test"}
     (default: build_datasets(cfg, stage="oneshot")). out_dir: where metrics.json, metrics.jsonl, config.json
@@ -227,13 +231,22 @@ def train_oneshot(
     )
 
     fixed = model.encoder_is_fixed  # frozen encoder: encode train / val clips once, train fusion + head only
+    given = reps
     reps = {}
-    if fixed:
+    if fixed and given is not None:
+        for k in ("train", "val", "test"):
+            n = next(iter(given[k]["feats"].values())).shape[0]
+            if n != len(datasets[k]):
+                raise DataError(
+                    f"train_oneshot: reps[{k!r}] has {n} rows, the {k} split {len(datasets[k])} clips"
+                )
+        reps = dict(given)
+    elif fixed:
         enc = functools.partial(
             encode_representations, batch_size=32, device=device, amp_dtype=dtype,
             num_workers=cfg.data.num_workers, progress=progress,
         )  # fmt: skip
-        reps = {k: enc(model, datasets[k]) for k in ("train", "val")}
+        reps = {k: enc(model, datasets[k]) for k in ("train", "val", "test")}
     # training episodes come from the same feature sources as evaluation (eval/features.py)
     train_src = (
         CachedRepresentations(model, reps["train"], device) if fixed
@@ -296,7 +309,7 @@ def train_oneshot(
     train_seconds = time.perf_counter() - t0
     model.load_state_dict(best_state)
     model.eval()
-    test = ev(model, datasets["test"], test_eps, progress=progress)
+    test = ev(model, datasets["test"], test_eps, progress=progress, reps=reps.get("test"))
     metrics = {
         "test": test,
         "val_best": {"accuracy": best["accuracy"], "ci95": best["ci95"], "episode": best_episode},

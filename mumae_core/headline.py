@@ -1,0 +1,104 @@
+"""02's headline table and the plain verdict the report opens with, both from the numbers of the same run.
+
+    headline(cfg, runs_dir, dataset) -> Headline(rows, results, verdict)
+
+Rows: the headline rows (`ablations.headline_rows`: pretrained Mu-MAE, random init, each modality alone),
+each over `oneshot.seeds` one-shot seeds, then every non-learned baseline (`mumae_core.baselines`) on the
+same saved test episodes with the same head. Each row carries its paired difference to the headline row.
+
+The verdict asks three questions, each answered by a paired difference with its 95% CI over episodes (of the
+seed-averaged accuracies) and said in plain words when the answer is no:
+  1. does the headline beat the best non-learned baseline (the strongest on these test episodes)?
+  2. does pretraining beat random init (same model, same one-shot training)?
+  3. does fusion beat the best single modality (the strongest single-modality row)?
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mumae_core import ablations
+from mumae_core.config import Config
+from mumae_core.stats import paired_difference
+
+
+@dataclass
+class Headline:
+    rows: list[dict]
+    results: dict[str, dict]  # row name -> combined one-shot metrics (ablations.combine_seeds)
+    verdict: list[str] = field(default_factory=list)  # one markdown sentence per question
+
+
+def _row(dataset: str, name: str, kind: str, mods, test: dict, ref: list[float] | None) -> dict:
+    d = (0.0, 0.0) if ref is None else paired_difference(test["episode_accuracy"], ref)
+    return dict(
+        dataset=dataset, model=name, kind=kind, modalities=",".join(mods), accuracy=test["accuracy"],
+        ci95=test["ci95"], seed_sd=test.get("seed_sd", 0.0), seeds=test.get("n_seeds", 0),
+        n_episodes=test["n_episodes"], diff=d[0], diff_ci95=d[1],
+    )  # fmt: skip
+
+
+def _answer(dataset: str, question: str, a: tuple[str, float], b: tuple[str, float], diff) -> str:
+    """'SynthAct — does X beat Y? **Yes/No/Not shown**: X 76.3% vs Y 87.3%, paired difference ...'."""
+    d, ci = diff
+    word = "**Yes**" if d - ci > 0 else ("**No**" if d + ci < 0 else "**Not shown**")
+    plain = {
+        "**Yes**": "it does, and the 95% CI of the difference excludes 0",
+        "**No**": f"{b[0]} is better",
+        "**Not shown**": "the difference is within the noise (its 95% CI includes 0)",
+    }[word]
+    return (
+        f"{dataset} — {question} {word}: {a[0]} {a[1]:.1f}% vs {b[0]} {b[1]:.1f}%, paired difference "
+        f"{d:+.1f} ± {ci:.1f} points; {plain}."
+    )
+
+
+def headline(cfg: Config, runs_dir: str | Path, dataset: str, progress: bool = True) -> Headline:
+    """Train (or reuse) the headline rows of `cfg`, score the baselines, and answer the verdict questions."""
+    from mumae_core.baselines import run_baselines
+    from mumae_core.data.episodes import load_episodes
+
+    runner = ablations.Runner(cfg, runs_dir, progress)
+    rows, results = [], {}
+    for i, row in enumerate(ablations.headline_rows(cfg)):
+        res = runner.train(row, keep_model=i == 0)
+        results[row.name] = res
+    names = list(results)
+    main = results[names[0]]
+    ref = main["test"]["episode_accuracy"]
+    for name, res in results.items():
+        mods = ablations.row_configs(cfg, next(r for r in ablations.headline_rows(cfg) if r.name == name))[1]
+        kind = "scratch" if "random init" in name else ("single" if name.endswith(" only") else "full")
+        rows.append(
+            _row(dataset, name, kind, mods.data.modalities, res["test"], None if res is main else ref)
+        )
+    eps, _ = load_episodes(main["test_episodes_file"])
+    pre, _ = ablations.row_configs(cfg, ablations.ROWS[0])
+    ckpt = runner.checkpoint(pre, "headline")
+    for b in run_baselines(cfg, runner.datasets(pre), eps, checkpoint=ckpt):
+        rows.append(_row(dataset, b["baseline"], "baseline", cfg.data.modalities, b["test"], ref))
+
+    out = Headline(rows, results)
+    head = (names[0], main["test"]["accuracy"])
+    questions = (
+        ("baseline", "does Mu-MAE beat the best non-learned baseline?"),
+        ("scratch", "does pretraining beat random init?"),
+        ("single", "does fusion beat the best single modality?"),
+    )
+    for kind, question in questions:
+        cands = [r for r in rows if r["kind"] == kind]
+        if cands:
+            best = max(cands, key=lambda r: r["accuracy"])
+            other = (best["model"], best["accuracy"])
+            out.verdict.append(_answer(dataset, question, head, other, (-best["diff"], best["diff_ci95"])))
+    return out
+
+
+CAPTION = (
+    "5-way 1-shot accuracy (%) on the saved test episodes. accuracy ± ci95: mean and 95% CI over episodes "
+    "of the accuracy averaged over the one-shot seeds; seed_sd: SD of the seeds' accuracies (seeds = how "
+    "many; 0 for the non-learned baselines, which have no seed); diff ± diff_ci95: paired difference to the "
+    "first row (pretrained Mu-MAE) over the same episodes. Baselines use the same episodes, the same "
+    "cosine-prototype head and statistics fitted on the training classes only."
+)
