@@ -246,7 +246,7 @@ def test_train_oneshot_end_to_end(tmp_path):
     assert t["n_episodes"] == 12 and len(t["episode_accuracy"]) == 12
     assert 0 <= t["accuracy"] <= 100 and t["ci95"] >= 0
     assert t["modalities"] == ["acc", "gyro"] and t["missing_modalities"] == []
-    assert t["path"] == "cache"
+    assert t["path"] == "representations"  # frozen encoder: the test split is encoded once, fused per row
     assert len(t["confusion"]["matrix"]) == 5 and set(t["per_class_accuracy"]) <= {f"te{i}" for i in range(5)}
     assert [h["episode"] for h in saved["history"]] == [0, 3, 6]
     assert saved["val_best"]["episode"] in (0, 3, 6)
