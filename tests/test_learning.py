@@ -1,0 +1,82 @@
+"""Tests that would fail on a model that does not learn: the one-shot stage must rise well above chance on an
+easy toy dataset, and the same check must fail for a head whose scores carry no information (a training loss
+that stays at ln(way))."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from mumae_core.config import get_config
+from mumae_core.data.arrays import ArrayDataset
+from mumae_core.stats import mean_ci
+from mumae_core.train.oneshot import train_oneshot
+
+WAY = 5
+CHANCE = 100 / WAY
+
+
+def toy(freqs, n, seed, length=32):
+    """Class k: a sinusoid of frequency freqs[k] with random phase and amplitude, plus noise (novel
+    frequencies at test time: the model must have learned 'frequency', not the training classes)."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(len(freqs)), n)
+    t = np.arange(length) / length
+    x = rng.uniform(0.5, 2.0, (len(labels), 1)) * np.sin(
+        2 * np.pi * np.asarray(freqs)[labels][:, None] * t + rng.uniform(0, 2 * np.pi, (len(labels), 1))
+    )
+    data = (x[..., None] * np.ones(3) + 0.2 * rng.standard_normal((len(labels), length, 3))).astype(
+        np.float32
+    )
+    return ArrayDataset({"acc": data}, labels, class_names=[f"f{f:.1f}" for f in freqs])
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return {
+        "train": toy(np.linspace(1, 12, 10), 20, 0),
+        "val": toy([2.5, 6.5, 9.5], 12, 1),
+        "test": toy([1.6, 3.3, 5.1, 7.7, 10.4], 12, 2),
+    }
+
+
+def _cfg(*extra):
+    over = [
+        "data.dataset=arrays", "data.modalities=acc", "oneshot.train_episodes=40",
+        "oneshot.episodes_per_step=2",
+        "oneshot.val_classes_eval_every=10", "oneshot.val_episodes=20", "oneshot.test_episodes=60",
+        "oneshot.lr=3e-3", "oneshot.device=cpu", "oneshot.amp=off", *extra,
+    ]  # fmt: skip
+    return get_config("smoke", over).validate()
+
+
+def learned(result: dict) -> bool:
+    """Above chance with room to spare: the 95% CI over episodes starts 15 points above chance."""
+    m, ci = mean_ci(result["test"]["episode_accuracy"])
+    return m - ci > CHANCE + 15
+
+
+def test_oneshot_learns_an_easy_task_well_above_chance(splits, tmp_path):
+    torch.set_num_threads(1)
+    res = train_oneshot(_cfg(), datasets=splits, out_dir=tmp_path, progress=False)
+    assert learned(res), f"one-shot accuracy {res['test']['accuracy']:.1f} ± {res['test']['ci95']:.1f}"
+    losses = [h["train_loss"] for h in res["history"] if h["train_loss"] is not None]
+    assert losses[-1] < math.log(WAY) - 0.1, f"the training loss stayed near ln(way): {losses}"
+
+
+def test_the_check_fails_for_a_model_that_does_not_learn(splits, monkeypatch, tmp_path):
+    """A head whose scores are constant (loss exactly ln(way) forever) must not pass `learned`."""
+    from mumae_core.models import heads
+
+    monkeypatch.setattr(heads.PrototypeHead, "_scores", lambda self, p, q: (q @ p.transpose(-1, -2)) * 0.0)
+    monkeypatch.setattr(
+        heads.PrototypeHead,
+        "batched_scores",
+        lambda self, s, lab, q, way: q.new_zeros(q.shape[0], q.shape[1], way),
+    )
+    res = train_oneshot(_cfg(), datasets=splits, out_dir=tmp_path, progress=False)
+    assert not learned(res)
+    assert res["test"]["accuracy"] == pytest.approx(CHANCE, abs=8)
