@@ -35,6 +35,7 @@ NOTEBOOKS = (
     "03_reconstructions",
     "04_attention_maps",
     "05_ablations",
+    "06_your_data",
 )
 # Which notebooks need another notebook's outputs (the report skips them when that one failed).
 DEPENDS: dict[str, tuple[str, ...]] = {
@@ -42,6 +43,7 @@ DEPENDS: dict[str, tuple[str, ...]] = {
     "03_reconstructions": ("01_pretrain",),
     "04_attention_maps": ("01_pretrain",),
     "05_ablations": ("01_pretrain",),
+    "06_your_data": ("01_pretrain",),
 }
 PARAMETERS = ("profile", "overrides", "out_dir", "data_dir", "runs_dir")
 
