@@ -67,6 +67,10 @@ class ModelConfig:
     modality_embed: bool = True
     norm_target: bool = True
     drop_path: float = 0.0
+    # attention path: auto (explicit softmax on the CPU up to attention_explicit_max_tokens, SDPA on CUDA;
+    # measured, see benchmarks/README.md) | sdpa | explicit
+    attention: str = "auto"
+    attention_explicit_max_tokens: int = 2048  # auto: longer sequences use SDPA on the CPU too (memory)
 
     def dims(self) -> dict[str, int]:
         """Resolved encoder/decoder dims: the size preset with explicit overrides applied."""
@@ -107,6 +111,10 @@ class PretrainConfig:
     seed: int = 0
     ckpt_every: int = 200  # optimizer steps between checkpoints (and at the end)
     log_every: int = 10
+    # torch.compile of the model: auto (on only where it was measured faster with its compile time amortised
+    # over a default-profile run: CUDA; off on the CPU, see benchmarks/README.md) | on | off
+    compile: str = "auto"
+    prefetch_factor: int = 4  # batches each DataLoader worker prepares ahead (with data.num_workers > 0)
 
 
 @dataclass
@@ -234,6 +242,8 @@ class Config:
                 f"{dims['decoder_heads']}"
             )
         _choice("model.sensor_patch_mode", m.sensor_patch_mode, ("contiguous", "strided"))
+        _choice("model.attention", m.attention, ("auto", "sdpa", "explicit"))
+        _positive("model.attention_explicit_max_tokens", m.attention_explicit_max_tokens)
         if self.has_video:
             if d.num_frames % m.tubelet:
                 raise ConfigError(
@@ -261,6 +271,8 @@ class Config:
         _positive("pretrain.batch_size", p.batch_size)
         _positive("pretrain.accum_steps", p.accum_steps)
         _choice("pretrain.amp", p.amp, ("auto", "bf16", "fp16", "off"))
+        _choice("pretrain.compile", p.compile, ("auto", "on", "off"))
+        _positive("pretrain.prefetch_factor", p.prefetch_factor)
         if p.base_lr <= 0:
             raise ConfigError(f"pretrain.base_lr must be > 0; got {p.base_lr}")
 
