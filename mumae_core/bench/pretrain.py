@@ -260,18 +260,20 @@ def compare_reference(
             f"{flops['reference']}; the comparison is only fair at equal FLOPs"
         )
     sync = _sync(device)
-    times = {k: [] for k in steps}
+    times, cpu = {k: [] for k in steps}, {k: [] for k in steps}
     for _ in range(2):
         for f in steps.values():
             f()
     for _ in range(repeats):  # interleaved: A B A B, so both see the same machine load
         for k, f in steps.items():
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.thread_time()
             f()
             if sync:
                 sync()
             times[k].append(time.perf_counter() - t)
+            cpu[k].append(time.thread_time() - c)
     med = {k: statistics.median(v) for k, v in times.items()}
+    med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
     return {
         "shapes": label,
         "device": str(device),
@@ -282,6 +284,10 @@ def compare_reference(
         "kit_step_s": med["kit"],
         "reference_step_s": med["reference"],
         "kit_over_reference": med["kit"] / med["reference"],
+        # CPU time of this (one-threaded) process: robust to other processes sharing the cores
+        "kit_cpu_s": med_cpu["kit"],
+        "reference_cpu_s": med_cpu["reference"],
+        "kit_over_reference_cpu": med_cpu["kit"] / med_cpu["reference"],
         "kit_times_s": times["kit"],
         "reference_times_s": times["reference"],
         "step_gflop": flops["kit"] / 1e9,
@@ -415,7 +421,8 @@ def main(
     if cmp:
         print("\nkit vs reference (one thread, interleaved):")
         print(format_table(cmp, ["shapes", "dtype", "batch", "kit_step_s", "reference_step_s",
-                                 "kit_over_reference", "step_gflop", "load_avg_1m", "skipped"]))  # fmt: skip
+                                 "kit_over_reference", "kit_over_reference_cpu", "step_gflop", "load_avg_1m",
+                                 "skipped"]))  # fmt: skip
     for r in rows:
         if r["kind"] == "real_vs_synthetic":
             print("\nreal vs synthetic inputs through pretrain():")
