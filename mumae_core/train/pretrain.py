@@ -606,6 +606,7 @@ class _Run:
             "world_size": self.info.world_size,
             "dtype": str(self.dtype or torch.float32).replace("torch.", ""),
             "checkpoint": str(self.out / FINAL),
+            "peak_memory_mb": round(peak_memory_mb(self.device), 1),
         }
         if "model" in val:
             summary["headline"] = (
@@ -616,6 +617,15 @@ class _Run:
                 f"{val['mean']['total']:.4f}"
             )
         return summary
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak memory so far: CUDA max allocated on a GPU, else this process's peak RSS (Linux ru_maxrss, kB)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _loss_list(mp: dict, mods: tuple[str, ...]) -> list[float]:
