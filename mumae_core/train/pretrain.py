@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from mumae_core import runtime
 from mumae_core.config import Config
 from mumae_core.errors import ConfigError, DataError, MumaeError
+from mumae_core.modalities import SENSOR_CHANNELS, is_video
 from mumae_core.train import dist, runlog
 from mumae_core.train.checkpoint import (
     FINAL,
@@ -167,7 +168,7 @@ def unused_parameters(model: nn.Module, cfg: Config, device: torch.device) -> li
 
     d, g = cfg.data, torch.Generator().manual_seed(0)
     shape = {
-        m: (3, d.num_frames, d.img_size, d.img_size) if m == "video" else (d.sensor_len, 3)
+        m: (3, d.num_frames, d.img_size, d.img_size) if is_video(m) else (d.sensor_len, SENSOR_CHANNELS)
         for m in d.modalities
     }
     batch = {m: torch.randn(1, *s, generator=g).to(device) for m, s in shape.items()}
