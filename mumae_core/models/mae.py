@@ -284,18 +284,23 @@ class MultimodalMAE(nn.Module):
                 if scale is not None:
                     mu, sd = mu * scale + shift, sd * scale
                 sd = sd.add_(TARGET_EPS)
-                v.mul_(scale / sd if scale is not None else sd.reciprocal())
+                factor = scale / sd if scale is not None else sd.reciprocal()
             else:
                 if scale is not None:
                     v.mul_(scale).add_(shift)
                 mu, sd = torch.zeros_like(v[..., :1]), torch.ones_like(v[..., :1])
+                factor = torch.ones_like(sd)
             if return_stats:
                 mu, sd = mu.expand_as(v), sd.expand_as(v)
             if is_video(mod):  # "b n c p -> b n (p c)": the reference's (p0 p1 p2 c) order
                 flat = lambda a: a.transpose(-1, -2).reshape(*a.shape[:2], -1)  # noqa: E731
-                v = flat(v)
+                out = v.new_empty(*v.shape[:2], v.shape[3], v.shape[2])  # (B, n, p, c)
+                torch.mul(v, factor, out=out.transpose(-1, -2))  # scale and reorder in one pass
+                v = out.flatten(-2)
                 if return_stats:
                     mu, sd = flat(mu), flat(sd)
+            else:
+                v.mul_(factor)
         return (v, mu, sd) if return_stats else v
 
     def _raw_patches(self, mod: str, x: torch.Tensor, hide: torch.Tensor | None) -> torch.Tensor:
