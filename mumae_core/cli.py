@@ -45,7 +45,8 @@ def _cmd_bench(a: argparse.Namespace) -> None:
     import importlib
 
     mod = importlib.import_module(f"mumae_core.bench.{a.what}")
-    mod.main(out=a.out, profile=a.profile, repeats=a.repeats)
+    extra = {"compare": a.compare_reference, "real": a.real} if a.what == "pretrain" else {}
+    mod.main(out=a.out, profile=a.profile, repeats=a.repeats, **extra)
 
 
 def _cmd_config(a: argparse.Namespace) -> None:
@@ -280,6 +281,14 @@ def build_parser() -> argparse.ArgumentParser:
     _profile_arg(s, extra=("all",))
     s.add_argument("--repeats", type=int, default=5, help="timed repeats per measurement (default: 5)")
     s.epilog = "--profile all (bench pretrain): the default and paper profiles; a comma list works too"
+    s.add_argument(
+        "--compare-reference",
+        action="store_true",
+        help="pretrain: the kit's step vs the reference's, same process",
+    )
+    s.add_argument(
+        "--real", default=None, metavar="DATA_ROOT", help="pretrain: real SynthAct batches vs synthetic"
+    )
     s.set_defaults(func=_cmd_bench)
 
     s = sub.add_parser(

@@ -82,6 +82,10 @@ class ModelConfig:
     modality_embed: bool = True
     norm_target: bool = True
     drop_path: float = 0.0
+    # attention path: auto (explicit softmax on the CPU up to attention_explicit_max_tokens, SDPA on CUDA;
+    # measured, see benchmarks/README.md) | sdpa | explicit
+    attention: str = "auto"
+    attention_explicit_max_tokens: int = 256  # auto on the CPU: longer sequences use SDPA (measured faster)
 
     def dims(self) -> dict[str, int]:
         """Resolved encoder/decoder dims: the size preset with explicit overrides applied."""
@@ -123,6 +127,12 @@ class PretrainConfig:
     ckpt_every: int = 200  # optimizer steps between checkpoints (and at the end)
     log_every: int = 10
     tensorboard: bool = True  # also write TensorBoard event files beside metrics.jsonl (needs tensorboard)
+    # torch.compile of the model: auto (on only where it was measured faster with its compile time amortised
+    # over a default-profile run: CUDA; off on the CPU, see benchmarks/README.md) | on | off
+    compile: str = "auto"
+    prefetch_factor: int = (
+        4  # batches prepared ahead of the step (per worker, or by one thread if no workers)
+    )
 
 
 @dataclass
@@ -299,6 +309,8 @@ class Config:
         if int(dims["embed_dim"] * m.mlp_ratio) < 1 or int(dims["decoder_dim"] * m.mlp_ratio) < 1:
             raise ConfigError(f"model.mlp_ratio={m.mlp_ratio} gives an MLP with no hidden units")
         _number("model.drop_path", m.drop_path, lo=0.0, hi=1.0, hi_open=True)
+        _choice("model.attention", m.attention, ("auto", "sdpa", "explicit"))
+        _positive("model.attention_explicit_max_tokens", m.attention_explicit_max_tokens)
         if self.has_video:
             if d.num_frames % m.tubelet:
                 raise ConfigError(
@@ -326,6 +338,8 @@ class Config:
         _positive("pretrain.batch_size", p.batch_size)
         _positive("pretrain.accum_steps", p.accum_steps)
         _choice("pretrain.amp", p.amp, ("auto", "bf16", "fp16", "off"))
+        _choice("pretrain.compile", p.compile, ("auto", "on", "off"))
+        _positive("pretrain.prefetch_factor", p.prefetch_factor)
         if not isinstance(p.tensorboard, bool):
             raise ConfigError(f"pretrain.tensorboard must be true or false; got {p.tensorboard!r}")
         _number("pretrain.base_lr", p.base_lr, lo=0.0, lo_open=True)

@@ -34,6 +34,10 @@ FREE_KEYS = (
     "pretrain.log_every",
     "pretrain.tensorboard",
     "data.video_backend",  # decord and PyAV decode the same frames (data/video.py)
+    "pretrain.compile",  # the same function, traced
+    "pretrain.prefetch_factor",
+    "model.attention",  # the same function on another kernel (outputs agree to rounding)
+    "model.attention_explicit_max_tokens",
     "oneshot.device",
     "oneshot.seeds",  # how many seeded runs an experiment has, not a setting of one run
 )

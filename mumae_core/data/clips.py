@@ -22,9 +22,8 @@ import numpy as np
 import torch
 
 from mumae_core.errors import DataError
+from mumae_core.modalities import IMAGENET_MEAN, IMAGENET_STD
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 STD_FLOOR = 1e-8  # a train-set channel with std below this is constant: SensorStats raises
 
 

@@ -1,4 +1,4 @@
-"""Transformer building blocks: attention (SDPA fast path + explicit path returning weights), MLP, block.
+"""Transformer building blocks: attention (SDPA path + explicit path returning weights), MLP, block.
 
 As in the reference (VideoMAE): pre-norm blocks, LayerNorm eps 1e-6, MLP ratio 4 with GELU, no layer scale,
 no dropout, optional stochastic depth (drop_path). Attention uses **q and v biases only** (the k bias is
@@ -13,20 +13,46 @@ import torch.nn.functional as F
 from torch import nn
 
 LN_EPS = 1e-6
+ATTENTION_MODES = ("auto", "sdpa", "explicit")
+
+
+def use_explicit(mode: str, device: torch.device, n_tokens: int, explicit_max_tokens: int | None) -> bool:
+    """The attention path rule. 'auto': the explicit path on the CPU for sequences of at most
+    `explicit_max_tokens` (None = any length), SDPA elsewhere (CUDA's fused kernels).
+
+    Measured (torch 2.13, one thread, AVX-512 CPU): explicit softmax(q kᵀ) v with its backward is several
+    times faster than CPU flash attention at the kit's lengths (48-800 tokens); see benchmarks/README.md.
+    """
+    if mode == "explicit":
+        return True
+    if mode == "sdpa":
+        return False
+    return device.type == "cpu" and (explicit_max_tokens is None or n_tokens <= explicit_max_tokens)
 
 
 class Attention(nn.Module):
     """Multi-head self-attention. x: (B, N, D) -> (B, N, D).
 
-    forward(x) uses `F.scaled_dot_product_attention` (fused, never materialises the weights);
-    forward(x, return_attn=True) computes softmax(Q Kᵀ / √d) V explicitly and returns
-    (out, weights) with weights (B, heads, N, N) (nanoGPT keeps the same two paths).
+    Two paths (nanoGPT keeps the same two): `F.scaled_dot_product_attention` (fused, never materialises the
+    weights) and softmax(Q Kᵀ / √d) V computed explicitly. `mode` (auto | sdpa | explicit) picks one per
+    call by `use_explicit`; forward(x, return_attn=True) always takes the explicit path and returns
+    (out, weights) with weights (B, heads, N, N).
     """
 
-    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True):
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        qkv_bias: bool = True,
+        mode: str = "auto",
+        explicit_max_tokens: int | None = None,
+    ):
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"Attention: dim={dim} is not divisible by num_heads={num_heads}")
+        if mode not in ATTENTION_MODES:
+            raise ValueError(f"Attention: mode must be one of {list(ATTENTION_MODES)}; got {mode!r}")
+        self.mode, self.explicit_max_tokens = mode, explicit_max_tokens
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
         self.scale = self.head_dim**-0.5
@@ -50,7 +76,8 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor, return_attn: bool = False):
         B, N, D = x.shape
         q, k, v = self._qkv(x)
-        if return_attn:
+        attn = None
+        if return_attn or use_explicit(self.mode, x.device, N, self.explicit_max_tokens):
             attn = (q * self.scale) @ k.transpose(-2, -1)  # (B, heads, N, N)
             attn = attn.softmax(dim=-1)
             out = attn @ v
@@ -58,6 +85,18 @@ class Attention(nn.Module):
             out = F.scaled_dot_product_attention(q, k, v)
         out = self.proj(out.transpose(1, 2).reshape(B, N, D))
         return (out, attn) if return_attn else out
+
+    def extra_repr(self) -> str:
+        return f"heads={self.num_heads}, mode={self.mode!r}, explicit_max_tokens={self.explicit_max_tokens}"
+
+
+def set_attention(module: nn.Module, mode: str, explicit_max_tokens: int | None = None) -> None:
+    """Set the attention path rule (`use_explicit`) of every `Attention` inside `module`."""
+    if mode not in ATTENTION_MODES:
+        raise ValueError(f"set_attention: mode must be one of {list(ATTENTION_MODES)}; got {mode!r}")
+    for m in module.modules():
+        if isinstance(m, Attention):
+            m.mode, m.explicit_max_tokens = mode, explicit_max_tokens
 
 
 class Mlp(nn.Module):

@@ -9,19 +9,23 @@ Layout (MultiMAE-style dicts keyed by modality; mask convention: bool, True = hi
     decoders[m]: visible + mask tokens in the original order (unshuffle) + decoder pos --> blocks --> norm
              --> head on the hidden tokens only --> pred[m] (B, H_m, P_m)
 
+`build_mae(cfg)` is the one place that reads the config: it builds the tokenizers, decoders and loss weights
+and passes them in; the model itself knows no config.
+
 Differences from the reference (method_reference.md §2), each deliberate:
-* `modality_embed` (cfg.model.modality_embed, kit default on): a learned (1, 1, D) embedding per modality
+* `modality_embed` (model.modality_embed, kit default on): a learned (1, 1, D) embedding per modality
   added to its tokens. The reference has none, so its sensors share one position table and are told apart
   by content only. Off = the reference.
 * The mask token is **per modality** (one in each decoder); the reference shares one across modalities.
 * The decoder sees its tokens in the original order rather than [visible; mask]: the blocks are
   permutation-equivariant and positions are added, so this gives the same predictions.
-* Sensor decoders are built only when sensors can be hidden (`cfg.mask.sensor_mask != "none"`), so every
+* Sensor decoders are built only when sensors can be hidden (`mask.sensor_mask != "none"`), so every
   parameter of the model receives a gradient from `forward` (DDP-friendly). `fc_norm` is the exception:
   it serves `encode(...).pooled` (the one-shot stage) and is unused by the pretraining loss.
 
-Targets (fp32, even under autocast): video is de-normalised to [0, 1] when cfg.data.video_norm ==
-"imagenet", cut into (tubelet x patch x patch) patches and, with cfg.model.norm_target, normalised per
+Targets (fp32, even under autocast, computed on the hidden tokens only): video is de-normalised to [0, 1]
+with the injected `video_stats` (data.video_norm == "imagenet": `modalities.IMAGENET_MEAN/STD`), cut into
+(tubelet x patch x patch) patches and, with norm_target, normalised per
 channel over each patch, (x - mean) / (unbiased std + 1e-6), then flattened (p0 p1 p2 c) as in the
 reference. A sensor token is normalised over its s*3 values the same way. Loss per modality: MSE over the
 hidden tokens; total `L = L_video + loss_hyper * sum_s L_s` when video is present, else `sum_s L_s`
@@ -30,21 +34,20 @@ hidden tokens; total `L = L_video + loss_hyper * sum_s L_s` when video is presen
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from torch import nn
 
-from mumae_core.config import SENSOR_CHANNELS
 from mumae_core.errors import ConfigError, DataError
-from mumae_core.models.blocks import LN_EPS, Block, drop_path_rates, init_token, init_weights
+from mumae_core.modalities import IMAGENET_MEAN, IMAGENET_STD, SENSOR_CHANNELS, has_video, is_video
+from mumae_core.models.blocks import LN_EPS, Block, drop_path_rates, init_token, init_weights, set_attention
 from mumae_core.models.pos_embed import sincos_1d
 from mumae_core.models.tokenizers import SensorTokenizer, VideoTokenizer
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "EncoderOutput", "MAEOutput", "MultimodalMAE", "build_mae"]
 TARGET_EPS = 1e-6
 
 
@@ -98,10 +101,10 @@ class ModalityDecoder(nn.Module):
         """vis: (B, V, D_dec) visible tokens; keep (B, V) / hide (B, H): their token indices (ascending)
         -> (B, H, patch_dim) predictions for the hidden tokens, in token order."""
         B, V, D = vis.shape
-        H = hide.shape[1]
-        x = torch.cat([vis, self.mask_token.to(vis.dtype).expand(B, H, D)], dim=1)  # [visible; mask tokens]
-        where = torch.cat([keep, hide], dim=1).unsqueeze(-1).expand(-1, -1, D)  # original index of each row
-        x = x.new_zeros(B, V + H, D).scatter(1, where, x)  # unshuffle: (B, N, D_dec) in token order
+        N = V + hide.shape[1]
+        # mask tokens everywhere, the visible tokens scattered into their places: (B, N, D_dec) in token order
+        where = keep.unsqueeze(-1).expand(-1, -1, D)
+        x = self.mask_token.to(vis.dtype).expand(B, N, D).scatter(1, where, vis)
         x = x + self.pos_embed.to(x.dtype)
         for blk in self.blocks:
             x = blk(x)
@@ -121,81 +124,87 @@ def mask_indices(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class MultimodalMAE(nn.Module):
-    """Multimodal masked autoencoder built from a `Config` (see the module docstring)."""
+    """Multimodal masked autoencoder from its parts (MultiMAE style; see the module docstring).
 
-    def __init__(self, cfg):
+    tokenizers: {mod: VideoTokenizer | SensorTokenizer} (one per modality, in encoder order);
+    input_shapes: {mod: per-sample input shape}, video (3, T, H, W), a sensor (L, 3);
+    decoders: {mod: ModalityDecoder} for the modalities with a loss term (a subset of the tokenizers');
+    loss_weights: {mod: weight of its MSE in the total loss}, one per decoder;
+    video_stats: (mean, std) per channel that the video input was normalised with, undone by `target`
+      (None: the input is already in [0, 1]); norm_target: per-patch normalised targets;
+    attention / explicit_max_tokens: the attention path rule (`blocks.use_explicit`).
+    `build_mae(cfg)` is the one place that reads a `Config` and builds these.
+    """
+
+    def __init__(
+        self,
+        tokenizers: dict[str, nn.Module],
+        input_shapes: dict[str, tuple[int, ...]],
+        decoders: dict[str, ModalityDecoder],
+        loss_weights: dict[str, float],
+        *,
+        embed_dim: int,
+        depth: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        drop_path: float = 0.0,
+        modality_embed: bool = True,
+        norm_target: bool = True,
+        video_stats: tuple[tuple[float, ...], tuple[float, ...]] | None = (IMAGENET_MEAN, IMAGENET_STD),
+        attention: str = "auto",
+        explicit_max_tokens: int | None = None,
+    ):
         super().__init__()
-        cfg.validate()
-        d, m = cfg.data, cfg.model
-        dims = m.dims()
-        self.modalities: tuple[str, ...] = tuple(d.modalities)
+        self.modalities: tuple[str, ...] = tuple(tokenizers)
         for mod in self.modalities:
             if not mod.isidentifier():
                 raise ConfigError(
-                    f"data.modalities: {mod!r} must be a Python identifier (letters, digits, _)"
+                    f"MultimodalMAE: modality {mod!r} (data.modalities) must be a Python identifier "
+                    f"(letters, digits, _)"
                 )
-        self.embed_dim, self.decoder_dim = dims["embed_dim"], dims["decoder_dim"]
-        self.video_norm, self.norm_target = d.video_norm, m.norm_target
-        self.has_video = "video" in self.modalities
-        self.loss_hyper = cfg.pretrain.loss_hyper
-        D = self.embed_dim
+        bad = sorted(set(decoders) - set(tokenizers)) or sorted(set(decoders) ^ set(loss_weights))
+        if bad or not decoders:
+            raise ConfigError(
+                f"MultimodalMAE: decoders {sorted(decoders)} must be a non-empty subset of the tokenizers "
+                f"{list(self.modalities)}, each with a loss weight (loss_weights has {sorted(loss_weights)})"
+            )
+        self.embed_dim = embed_dim
+        self.norm_target = norm_target
+        self.has_video = has_video(self.modalities)
+        D = embed_dim
 
         # ------------------------------------------------------------------ tokenizers + positions
-        self.tokenizers = nn.ModuleDict()
-        self._grid: dict[str, tuple[int, ...]] = {}
-        self._input_shape: dict[str, tuple[int, ...]] = {}
+        self.tokenizers = nn.ModuleDict(tokenizers)
+        self._input_shape = {mod: tuple(input_shapes[mod]) for mod in self.modalities}
+        self._grid: dict[str, tuple[int, ...]] = {
+            mod: tok.grid(*self._input_shape[mod][1:]) if is_video(mod) else (tok.n_patches,)
+            for mod, tok in self.tokenizers.items()
+        }
         for mod in self.modalities:
-            if mod == "video":
-                tok = VideoTokenizer(m.tubelet, m.patch, 3, D)
-                self._grid[mod] = tok.grid(d.num_frames, d.img_size, d.img_size)
-                self._input_shape[mod] = (3, d.num_frames, d.img_size, d.img_size)
-            else:
-                tok = SensorTokenizer(m.sensor_patches, d.sensor_len, SENSOR_CHANNELS, D, m.sensor_patch_mode)
-                self._grid[mod] = (m.sensor_patches,)
-                self._input_shape[mod] = (d.sensor_len, SENSOR_CHANNELS)
-            per_norm = tok.patch_dim // 3 if mod == "video" else tok.patch_dim  # values one mean/std covers
-            if m.norm_target and per_norm < 2:
-                raise ConfigError(
-                    f"model.norm_target needs at least 2 values per normalised patch; {mod} has {per_norm} "
-                    f"(raise model.patch / model.tubelet, or data.sensor_len / model.sensor_patches)"
-                )
-            self.tokenizers[mod] = tok
             self.register_buffer(f"pos_embed_{mod}", sincos_1d(self.token_counts()[mod], D), persistent=False)
         self.modality_embed = (
             nn.ParameterDict({mod: nn.Parameter(torch.zeros(1, 1, D)) for mod in self.modalities})
-            if m.modality_embed
+            if modality_embed
             else None
         )
 
         # ------------------------------------------------------------------ encoder
-        dpr = drop_path_rates(m.drop_path, dims["depth"])
-        self.blocks = nn.ModuleList(Block(D, dims["num_heads"], m.mlp_ratio, drop_path=r) for r in dpr)
+        dpr = drop_path_rates(drop_path, depth)
+        self.blocks = nn.ModuleList(Block(D, num_heads, mlp_ratio, drop_path=r) for r in dpr)
         self.norm = nn.LayerNorm(D, eps=LN_EPS)
         self.fc_norm = nn.LayerNorm(D, eps=LN_EPS)  # pooled features (one-shot stage); unused by the loss
 
         # ------------------------------------------------------------------ decoders
-        sensors_hidden = cfg.mask.sensor_mask != "none"
-        self.decoded: tuple[str, ...] = tuple(
-            mod for mod in self.modalities if mod == "video" or sensors_hidden
-        )
-        if not self.decoded:
-            raise ConfigError(
-                "mask.sensor_mask='none' with no video in data.modalities: nothing is hidden to learn from"
-            )
+        self.decoded: tuple[str, ...] = tuple(mod for mod in self.modalities if mod in decoders)
+        self.loss_weights = {mod: float(loss_weights[mod]) for mod in self.decoded}
+        self.decoder_dim = decoders[self.decoded[0]].mask_token.shape[-1]
         self.encoder_to_decoder = nn.Linear(D, self.decoder_dim, bias=False)
-        self.decoders = nn.ModuleDict(
-            {
-                mod: ModalityDecoder(
-                    self.token_counts()[mod],
-                    self.decoder_dim,
-                    dims["decoder_depth"],
-                    dims["decoder_heads"],
-                    m.mlp_ratio,
-                    self.tokenizers[mod].patch_dim,
-                )
-                for mod in self.decoded
-            }
-        )
+        self.decoders = nn.ModuleDict({mod: decoders[mod] for mod in self.decoded})
+        if video_stats is None:
+            self.video_mean = self.video_std = None
+        else:
+            self.register_buffer("video_mean", torch.tensor(video_stats[0]).float(), persistent=False)
+            self.register_buffer("video_std", torch.tensor(video_stats[1]).float(), persistent=False)
 
         # Linear: xavier uniform; LayerNorm: (1, 0). The video Conv3d is set by its tokenizer.
         self.apply(init_weights)
@@ -204,6 +213,7 @@ class MultimodalMAE(nn.Module):
         if self.modality_embed is not None:
             for p in self.modality_embed.values():
                 init_token(p)
+        set_attention(self, attention, explicit_max_tokens)
 
     # ---------------------------------------------------------------------- sizes
     def token_counts(self) -> dict[str, int]:
@@ -249,49 +259,80 @@ class MultimodalMAE(nn.Module):
         """The exact inverse of `patchify`: (B, N, P) -> video (B, C, T, H, W) or sensor (B, L, 3)."""
         self._check_modality(mod)
         tok = self.tokenizers[mod]
-        return tok.unpatchify(patches, self._grid[mod]) if mod == "video" else tok.unpatchify(patches)
+        return tok.unpatchify(patches, self._grid[mod]) if is_video(mod) else tok.unpatchify(patches)
 
-    def target(self, mod: str, x: torch.Tensor, return_stats: bool = False):
-        """Reconstruction target for every token: (B, N, P) fp32 (see the module docstring).
+    def target(self, mod: str, x: torch.Tensor, return_stats: bool = False, hide: torch.Tensor | None = None):
+        """Reconstruction target (B, N, P) fp32 for every token, or (B, H, P) for the tokens `hide` (B, H)
+        when given (see the module docstring).
 
-        With return_stats, also (mean, std), each (B, N, P) in the same layout, such that
-        `pred * std + mean` maps a prediction back to [0, 1] pixels (video) or raw sensor values
-        (mean 0, std 1 when cfg.model.norm_target is off).
+        With return_stats, also (mean, std), each in the same layout, such that `pred * std + mean` maps a
+        prediction back to [0, 1] pixels (video) or raw sensor values (mean 0, std 1 when norm_target is
+        off). The hidden tokens are gathered first, so no temporary spans the whole clip.
         """
         self._check_modality(mod)
         with torch.autocast(device_type=x.device.type, enabled=False):
-            x = x.float()
-            if mod == "video":
-                if self.video_norm == "imagenet":
-                    mean = x.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1, 1)
-                    std = x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1, 1)
-                    x = x * std + mean
-                tok = self.tokenizers[mod]
-                p0, p = tok.tubelet, tok.patch
-                v = rearrange(x, "b c (t p0) (h p1) (w p2) -> b (t h w) (p0 p1 p2) c", p0=p0, p1=p, p2=p)
-                mu, sd = self._patch_stats(v, dim=-2)
-                t = (v - mu) / sd
-                flat = lambda a: rearrange(a.expand_as(v), "b n p c -> b n (p c)")  # noqa: E731
-                t, mu, sd = flat(t), flat(mu), flat(sd)
+            v = self._raw_patches(mod, x, hide)  # fresh fp32: video (B, n, C, p0*p1*p2), sensor (B, n, s*3)
+            scale = shift = None
+            if is_video(mod) and self.video_mean is not None:  # u = x * std + mean: [0, 1] pixels
+                scale, shift = self.video_std.view(-1, 1), self.video_mean.view(-1, 1)  # (C, 1)
+            if self.norm_target:
+                # per patch (and channel): (u - mean_u) / (unbiased std_u + eps) with u = x * s + m, i.e.
+                # (x - mean_x) * s / (s * std_x + eps); sums and a norm, not var_mean (3x slower here)
+                mu = v.mean(dim=-1, keepdim=True)
+                v.sub_(mu)
+                sd = torch.linalg.vector_norm(v, dim=-1, keepdim=True).div_(math.sqrt(v.shape[-1] - 1))
+                if scale is not None:
+                    mu, sd = mu * scale + shift, sd * scale
+                sd = sd.add_(TARGET_EPS)
+                factor = scale / sd if scale is not None else sd.reciprocal()
             else:
-                v = self.tokenizers[mod].patchify(x)
-                mu, sd = self._patch_stats(v, dim=-1)
-                t = (v - mu) / sd
+                if scale is not None:
+                    v.mul_(scale).add_(shift)
+                mu, sd = torch.zeros_like(v[..., :1]), torch.ones_like(v[..., :1])
+                factor = torch.ones_like(sd)
+            if return_stats:
                 mu, sd = mu.expand_as(v), sd.expand_as(v)
-        return (t, mu, sd) if return_stats else t
+            if is_video(mod):  # "b n c p -> b n (p c)": the reference's (p0 p1 p2 c) order
+                flat = lambda a: a.transpose(-1, -2).reshape(*a.shape[:2], -1)  # noqa: E731
+                out = v.new_empty(*v.shape[:2], v.shape[3], v.shape[2])  # (B, n, p, c)
+                torch.mul(v, factor, out=out.transpose(-1, -2))  # scale and reorder in one pass
+                v = out.flatten(-2)
+                if return_stats:
+                    mu, sd = flat(mu), flat(sd)
+            else:
+                v.mul_(factor)
+        return (v, mu, sd) if return_stats else v
 
-    def _patch_stats(self, v: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if not self.norm_target:
-            return torch.zeros_like(v.narrow(dim, 0, 1)), torch.ones_like(v.narrow(dim, 0, 1))
-        mu = v.mean(dim=dim, keepdim=True)
-        sd = v.var(dim=dim, unbiased=True, keepdim=True).sqrt() + TARGET_EPS
-        return mu, sd
+    def _raw_patches(self, mod: str, x: torch.Tensor, hide: torch.Tensor | None) -> torch.Tensor:
+        """A fresh fp32 tensor of raw values: video (B, n, C, p0*p1*p2), sensor (B, n, s*3); n = N or H."""
+        if not is_video(mod):
+            v = self.tokenizers[mod].patchify(x)  # (B, P, s*3), small; may be a view of x
+            if hide is None:
+                return v.to(torch.float32, copy=True)
+            return torch.gather(v, 1, hide.unsqueeze(-1).expand(-1, -1, v.shape[-1])).float()
+        tok, (T, Hh, W) = self.tokenizers[mod], self._grid[mod]
+        p0, p = tok.tubelet, tok.patch
+        B, C = x.shape[:2]
+        xv = x.view(B, C, T, p0, Hh, p, W, p)  # "b c (t p0) (h p1) (w p2)": a view, no copy
+        if hide is None:
+            v = xv.permute(0, 2, 4, 6, 1, 3, 5, 7).reshape(B, T * Hh * W, C, p0 * p * p)
+            return v.to(torch.float32, copy=True)
+        ti, rest = hide.div(Hh * W, rounding_mode="floor"), hide.remainder(Hh * W)
+        hi, wi = rest.div(W, rounding_mode="floor"), rest.remainder(W)
+        b = torch.arange(B, device=x.device).unsqueeze(1)
+        v = xv[b, :, ti, :, hi, :, wi, :]  # (B, H, C, p0, p, p): one gather of the hidden tubelets
+        return v.reshape(B, hide.shape[1], C, p0 * p * p).float()
 
     # ---------------------------------------------------------------------- encoder
-    def _embed(self, mod: str, x: torch.Tensor) -> torch.Tensor:
-        """(B, ...) -> (B, N_m, D) tokens with positions (and the modality embedding)."""
+    def _embed(self, mod: str, x: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, ...) -> (B, N_m, D) tokens with positions (and the modality embedding); with keep (B, V):
+        only those tokens, (B, V, D), gathered before the additions."""
         t = self.tokenizers[mod](x)
-        t = t + getattr(self, f"pos_embed_{mod}").to(t.dtype)
+        pos = getattr(self, f"pos_embed_{mod}")  # (N_m, D)
+        if keep is not None:
+            t = torch.gather(t, 1, keep.unsqueeze(-1).expand(-1, -1, t.shape[-1]))  # (B, V_m, D)
+            pos = pos[keep]  # (B, V_m, D)
+        t = t + pos.to(t.dtype)
         if self.modality_embed is not None:
             t = t + self.modality_embed[mod].to(t.dtype)
         return t
@@ -300,10 +341,8 @@ class MultimodalMAE(nn.Module):
         """Visible tokens of all modalities through the blocks -> (B, S, D) pre-norm, counts, attn list."""
         parts, counts = [], []
         for mod, x in inputs.items():
-            t = self._embed(mod, x)
-            if index is not None and mod in index:
-                keep = index[mod][0]
-                t = torch.gather(t, 1, keep.unsqueeze(-1).expand(-1, -1, t.shape[-1]))  # (B, V_m, D)
+            keep = index[mod][0] if index is not None and mod in index else None
+            t = self._embed(mod, x, keep)
             parts.append(t)
             counts.append(t.shape[1])
         if sum(counts) == 0:
@@ -367,13 +406,13 @@ class MultimodalMAE(nn.Module):
         for mod in self.decoded:
             keep, hide = index[mod]
             p = self.decoders[mod](parts[mod], keep, hide)  # (B, H_m, P_m)
+            with torch.no_grad():
+                t = self.target(mod, inputs[mod], hide=hide)  # (B, H_m, P_m) fp32
             with torch.autocast(device_type=p.device.type, enabled=False):
-                t = self.target(mod, inputs[mod])
-                t = torch.gather(t, 1, hide.unsqueeze(-1).expand(-1, -1, t.shape[-1]))  # (B, H_m, P_m)
                 p = p.float()
                 losses[mod] = F.mse_loss(p, t)
             pred[mod], target[mod] = p, t
-            weights[mod] = 1.0 if (mod == "video" or not self.has_video) else float(self.loss_hyper)
+            weights[mod] = self.loss_weights[mod]
         loss = sum(weights[mod] * losses[mod] for mod in self.decoded)
         return MAEOutput(loss=loss, losses=losses, pred=pred, target=target, masks=masks, weights=weights)
 
@@ -441,8 +480,67 @@ class MultimodalMAE(nn.Module):
 
 
 def build_mae(cfg) -> MultimodalMAE:
-    """The MultimodalMAE for `cfg` (validated)."""
-    return MultimodalMAE(cfg)
+    """The MultimodalMAE for `cfg` (validated): the one place that reads the data, model, mask and loss
+    settings and builds the tokenizers, decoders and loss weights the model is made of."""
+    cfg.validate()
+    d, m = cfg.data, cfg.model
+    dims = m.dims()
+    D = dims["embed_dim"]
+    tokenizers, shapes = {}, {}
+    for mod in d.modalities:
+        if is_video(mod):
+            tok = VideoTokenizer(m.tubelet, m.patch, 3, D)
+            shapes[mod] = (3, d.num_frames, d.img_size, d.img_size)
+        else:
+            tok = SensorTokenizer(m.sensor_patches, d.sensor_len, SENSOR_CHANNELS, D, m.sensor_patch_mode)
+            shapes[mod] = (d.sensor_len, SENSOR_CHANNELS)
+        per_norm = tok.patch_dim // 3 if is_video(mod) else tok.patch_dim  # values one mean/std covers
+        if m.norm_target and per_norm < 2:
+            raise ConfigError(
+                f"model.norm_target needs at least 2 values per normalised patch; {mod} has {per_norm} "
+                f"(raise model.patch / model.tubelet, or data.sensor_len / model.sensor_patches)"
+            )
+        tokenizers[mod] = tok
+    sensors_hidden = cfg.mask.sensor_mask != "none"
+    decoded = [mod for mod in d.modalities if is_video(mod) or sensors_hidden]
+    if not decoded:
+        raise ConfigError(
+            "mask.sensor_mask='none' with no video in data.modalities: nothing is hidden to learn from"
+        )
+    video = has_video(d.modalities)
+    hyper = float(cfg.pretrain.loss_hyper)  # sensors against video; without video a plain sum
+    weights = {mod: 1.0 if (is_video(mod) or not video) else hyper for mod in decoded}
+    n_tokens = {
+        mod: math.prod(tok.grid(*shapes[mod][1:])) if is_video(mod) else tok.n_patches
+        for mod, tok in tokenizers.items()
+    }
+    decoders = {
+        mod: ModalityDecoder(
+            n_tokens[mod],
+            dims["decoder_dim"],
+            dims["decoder_depth"],
+            dims["decoder_heads"],
+            m.mlp_ratio,
+            tokenizers[mod].patch_dim,
+        )
+        for mod in decoded
+    }
+    return MultimodalMAE(
+        tokenizers,
+        shapes,
+        decoders,
+        weights,
+        embed_dim=D,
+        depth=dims["depth"],
+        num_heads=dims["num_heads"],
+        mlp_ratio=m.mlp_ratio,
+        drop_path=m.drop_path,
+        modality_embed=m.modality_embed,
+        norm_target=m.norm_target,
+        video_stats=(IMAGENET_MEAN, IMAGENET_STD) if d.video_norm == "imagenet" else None,
+        attention=m.attention,
+        explicit_max_tokens=m.attention_explicit_max_tokens,
+    )
 
 
 def mean_predictor_loss(out: MAEOutput) -> dict[str, torch.Tensor]:

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from mumae_core.errors import ConfigError, DataError
+from mumae_core.modalities import is_video
 
 SENSOR_DIM = 64  # reference SensorCNN output
 VIDEO_DIM = 128  # stand-in video CNN width (the reference TimeSformer is 768-d)
@@ -69,9 +70,9 @@ class UnimodalEncoders(nn.Module):
         if not modalities:
             raise ConfigError("UnimodalEncoders: empty modality list")
         self.encoders = nn.ModuleDict(
-            {m: VideoCNN() if m == "video" else SensorCNN(sensor_len) for m in modalities}
+            {m: VideoCNN() if is_video(m) else SensorCNN(sensor_len) for m in modalities}
         )
-        self.dims = {m: VIDEO_DIM if m == "video" else SENSOR_DIM for m in modalities}
+        self.dims = {m: VIDEO_DIM if is_video(m) else SENSOR_DIM for m in modalities}
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {m: enc(batch[m]) for m, enc in self.encoders.items() if m in batch}

@@ -19,7 +19,9 @@ import itertools
 import logging
 import math
 import os
+import queue
 import random
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +41,7 @@ from mumae_core.errors import (
     StorageError,
     describe_os_error,
 )
+from mumae_core.modalities import SENSOR_CHANNELS, is_video
 from mumae_core.train import dist, runlog
 from mumae_core.train.checkpoint import (
     FINAL,
@@ -67,6 +70,10 @@ RESUME_FREE_KEYS = (
     "pretrain.log_every",
     "pretrain.tensorboard",
     "data.video_backend",
+    "pretrain.compile",  # the same function, traced
+    "pretrain.prefetch_factor",
+    "model.attention",  # the same function on another kernel (outputs agree to rounding)
+    "model.attention_explicit_max_tokens",
 )
 RESUME_FREE_SECTIONS = ("oneshot", "report")
 # what a checkpoint must hold to resume from it
@@ -106,6 +113,57 @@ class SkipSampler(Sampler):
         return max(len(self.sampler) - self.skip, 0)
 
 
+class Prefetcher:
+    """Iterate `iterable` in a background thread, up to `depth` items ahead, so that decoding and collating
+    the next batches overlap the step (with data.num_workers = 0: the frame cache stays in this process
+    and `set_epoch` reaches the dataset). Items come in the same order; an exception is re-raised here."""
+
+    _END = object()
+
+    def __init__(self, iterable, depth: int = 2):
+        self._q: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._fill, args=(iterable,), daemon=True)
+        self._thread.start()
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _fill(self, iterable) -> None:
+        try:
+            for item in iterable:
+                if not self._put(item):
+                    return
+            self._put(self._END)
+        except BaseException as e:  # noqa: BLE001  handed to the consumer
+            self._put(e)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        item = self._q.get()
+        if item is self._END:
+            self._q.put(self._END)  # stays exhausted
+            raise StopIteration
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self) -> None:
+        """Stop the thread (it may be waiting to put an item) and drop what it prepared."""
+        self._stop.set()
+        self._thread.join()
+        while not self._q.empty():
+            self._q.get_nowait()
+
+
 # ---------------------------------------------------------------------- optimizer
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """AdamW groups: decay, and no decay for biases, 1-D parameters (norms) and model.no_weight_decay()."""
@@ -128,7 +186,7 @@ def unused_parameters(model: nn.Module, cfg: Config, device: torch.device) -> li
 
     d, g = cfg.data, torch.Generator().manual_seed(0)
     shape = {
-        m: (3, d.num_frames, d.img_size, d.img_size) if m == "video" else (d.sensor_len, 3)
+        m: (3, d.num_frames, d.img_size, d.img_size) if is_video(m) else (d.sensor_len, SENSOR_CHANNELS)
         for m in d.modalities
     }
     batch = {m: torch.randn(1, *s, generator=g).to(device) for m, s in shape.items()}
@@ -142,8 +200,28 @@ def unused_parameters(model: nn.Module, cfg: Config, device: torch.device) -> li
 
 
 def build_optimizer(model: nn.Module, cfg: Config) -> torch.optim.AdamW:
+    """AdamW over `param_groups`; torch's fused kernel where it has one for the parameters' device (CPU and
+    CUDA since torch 2.4), else its multi-tensor (foreach) implementation. Same update either way."""
     p = cfg.pretrain
-    return torch.optim.AdamW(param_groups(model, p.weight_decay), lr=0.0, betas=tuple(p.betas), eps=1e-8)
+    groups = param_groups(model, p.weight_decay)
+    devices = {q.device.type for g in groups for q in g["params"]}
+    kw = {"fused": True} if devices <= {"cpu", "cuda"} else {"foreach": True}
+    try:
+        return torch.optim.AdamW(groups, lr=0.0, betas=tuple(p.betas), eps=1e-8, **kw)
+    except (RuntimeError, TypeError):  # an older torch without a fused kernel for this device
+        return torch.optim.AdamW(groups, lr=0.0, betas=tuple(p.betas), eps=1e-8, foreach=True)
+
+
+def use_compile(cfg: Config, device: torch.device) -> bool:
+    """pretrain.compile: 'on' / 'off', or 'auto' = on where it was measured faster with its compile time
+    amortised over a default-profile run (CUDA); off on the CPU (benchmarks/README.md)."""
+    mode = cfg.pretrain.compile
+    return mode == "on" or (mode == "auto" and device.type == "cuda")
+
+
+def maybe_compile(model: nn.Module, cfg: Config, device: torch.device) -> nn.Module:
+    """`torch.compile(model)` when `use_compile`, else the model itself (parameters are shared)."""
+    return torch.compile(model) if use_compile(cfg, device) else model
 
 
 def make_scaler(device: torch.device, dtype: torch.dtype | None):
@@ -310,14 +388,14 @@ class _Run:
         self.ckpt_step: int | None = None
         self._resume()
 
-        self.net = self.model
+        self.net = maybe_compile(self.model, cfg, self.device)
         if info.enabled:
             # Parameters the loss never reaches (fc_norm serves encode() only) are frozen for the run, so
             # DDP can skip find_unused_parameters' graph search every step. AdamW skips them either way.
             for p_ in self.frozen:
                 p_.requires_grad_(False)
             self.net = nn.parallel.DistributedDataParallel(
-                self.model,
+                self.net,
                 device_ids=[self.device.index] if self.device.type == "cuda" else None,
                 find_unused_parameters=False,
             )
@@ -408,6 +486,8 @@ class _Run:
 
         g = torch.Generator()
         g.manual_seed(derive_seed(p.seed, self.info.rank, epoch, 0 if train else 1))
+        # workers decode and collate ahead of the step (prefetch); each holds its own frame cache
+        workers = {"prefetch_factor": p.prefetch_factor} if d.num_workers > 0 else {}
         return DataLoader(
             dataset,
             batch_size=p.batch_size,
@@ -419,6 +499,7 @@ class _Run:
             pin_memory=self.device.type == "cuda",
             generator=g,
             worker_init_fn=seed_worker,
+            **workers,
         )
 
     def _to_device(self, batch: dict) -> dict:
@@ -460,15 +541,21 @@ class _Run:
                 if hasattr(self.train_ds, "set_epoch"):
                     self.train_ds.set_epoch(epoch)
                 skip = done * p.accum_steps * p.batch_size
-                batches = iter(self._loader(self.train_ds, SkipSampler(self.sampler, skip), epoch, True))
-                for _ in range(done, self.spe):
-                    vals, lr = self._train_step(batches)
-                    self.elapsed = prior + time.perf_counter() - t0
-                    self._record(vals, lr)
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{vals[0]:.4f}", lr=f"{lr:.2e}", refresh=False)
-                    if self.step % p.ckpt_every == 0 and self.step < self.total:
-                        self._save()
+                loader = self._loader(self.train_ds, SkipSampler(self.sampler, skip), epoch, True)
+                # workers prefetch by themselves; without workers a thread prepares the next batches
+                batches = Prefetcher(loader, p.prefetch_factor) if loader.num_workers == 0 else iter(loader)
+                try:
+                    for _ in range(done, self.spe):
+                        vals, lr = self._train_step(batches)
+                        self.elapsed = prior + time.perf_counter() - t0
+                        self._record(vals, lr)
+                        bar.update(1)
+                        bar.set_postfix(loss=f"{vals[0]:.4f}", lr=f"{lr:.2e}", refresh=False)
+                        if self.step % p.ckpt_every == 0 and self.step < self.total:
+                            self._save()
+                finally:
+                    if isinstance(batches, Prefetcher):
+                        batches.close()
             self.elapsed = prior + time.perf_counter() - t0
             self._save(final=True)
         finally:
@@ -604,6 +691,7 @@ class _Run:
             "world_size": self.info.world_size,
             "dtype": str(self.dtype or torch.float32).replace("torch.", ""),
             "checkpoint": str(self.out / FINAL),
+            "peak_memory_mb": round(peak_memory_mb(self.device), 1),
         }
         if "model" in val:
             summary["headline"] = (
@@ -614,6 +702,15 @@ class _Run:
                 f"{val['mean']['total']:.4f}"
             )
         return summary
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak memory so far: CUDA max allocated on a GPU, else this process's peak RSS (Linux ru_maxrss, kB)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _loss_list(mp: dict, mods: tuple[str, ...]) -> list[float]:

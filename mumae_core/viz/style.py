@@ -15,8 +15,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-IMAGENET_MEAN = np.array((0.485, 0.456, 0.406), dtype=np.float32)
-IMAGENET_STD = np.array((0.229, 0.224, 0.225), dtype=np.float32)
+from mumae_core import modalities
+
+IMAGENET_MEAN = np.array(modalities.IMAGENET_MEAN, dtype=np.float32)
+IMAGENET_STD = np.array(modalities.IMAGENET_STD, dtype=np.float32)
 AXIS_NAMES = ("x", "y", "z")
 AXIS_COLORS = ("#1f77b4", "#2ca02c", "#d62728")
 HIDDEN_COLOR = "#7f7f7f"
