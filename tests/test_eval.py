@@ -91,8 +91,10 @@ GOLDEN_BF16 = {
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
+# the goldens were taken on the SDPA path; the explicit path rounds differently, which flips the near-ties of the
+# collapsed episode-scope fusion (an exact-arithmetic no-op, so the attention path is pinned here)
 def test_numbers_did_not_move_fp32(tmp_path, variant):
-    m = train_oneshot(sensor_cfg("oneshot.amp=off", *VARIANTS[variant]), datasets=sensor_splits(),
+    m = train_oneshot(sensor_cfg("oneshot.amp=off", "model.attention=sdpa", *VARIANTS[variant]), datasets=sensor_splits(),
                       out_dir=tmp_path, progress=False)  # fmt: skip
     val, loss, test, path = GOLDEN_FP32[variant]
     assert [h["val_accuracy"] for h in m["history"]] == pytest.approx(val, abs=1e-9)
@@ -107,7 +109,7 @@ def test_numbers_did_not_move_fp32(tmp_path, variant):
 )
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_numbers_did_not_move_bf16(tmp_path, variant):
-    m = train_oneshot(sensor_cfg("oneshot.amp=bf16", *VARIANTS[variant]), datasets=sensor_splits(),
+    m = train_oneshot(sensor_cfg("oneshot.amp=bf16", "model.attention=sdpa", *VARIANTS[variant]), datasets=sensor_splits(),
                       out_dir=tmp_path, progress=False)  # fmt: skip
     val, test = GOLDEN_BF16[variant]
     assert [h["val_accuracy"] for h in m["history"]] == pytest.approx(val, abs=1e-9)
