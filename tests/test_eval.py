@@ -91,11 +91,11 @@ GOLDEN_BF16 = {
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
-# the goldens were taken on the SDPA path; the explicit path rounds differently, which flips the near-ties of the
-# collapsed episode-scope fusion (an exact-arithmetic no-op, so the attention path is pinned here)
 def test_numbers_did_not_move_fp32(tmp_path, variant):
-    m = train_oneshot(sensor_cfg("oneshot.amp=off", "model.attention=sdpa", *VARIANTS[variant]), datasets=sensor_splits(),
-                      out_dir=tmp_path, progress=False)  # fmt: skip
+    # the goldens were taken on the SDPA path: the explicit path rounds differently and flips the near-ties of
+    # the collapsed episode-scope fusion, so the attention path is pinned here
+    cfg = sensor_cfg("oneshot.amp=off", "model.attention=sdpa", *VARIANTS[variant])
+    m = train_oneshot(cfg, datasets=sensor_splits(), out_dir=tmp_path, progress=False)
     val, loss, test, path = GOLDEN_FP32[variant]
     assert [h["val_accuracy"] for h in m["history"]] == pytest.approx(val, abs=1e-9)
     assert [h["train_loss"] for h in m["history"]][1:] == pytest.approx(loss, rel=1e-5)
@@ -109,8 +109,8 @@ def test_numbers_did_not_move_fp32(tmp_path, variant):
 )
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_numbers_did_not_move_bf16(tmp_path, variant):
-    m = train_oneshot(sensor_cfg("oneshot.amp=bf16", "model.attention=sdpa", *VARIANTS[variant]), datasets=sensor_splits(),
-                      out_dir=tmp_path, progress=False)  # fmt: skip
+    cfg = sensor_cfg("oneshot.amp=bf16", "model.attention=sdpa", *VARIANTS[variant])
+    m = train_oneshot(cfg, datasets=sensor_splits(), out_dir=tmp_path, progress=False)
     val, test = GOLDEN_BF16[variant]
     assert [h["val_accuracy"] for h in m["history"]] == pytest.approx(val, abs=1e-9)
     assert m["test"]["episode_accuracy"] == pytest.approx(test, abs=1e-9)
