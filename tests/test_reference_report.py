@@ -1,0 +1,41 @@
+"""The committed reference report (reports/default/) holds no path of the machine that ran it, opens with the
+verdict, shows benchmark numbers and embeds its key figures, saved at >= 150 dpi."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+REPORT = ROOT / "reports" / "default"
+ABSOLUTE = re.compile(r"(?<![\w.~<>])/(work|root|home|tmp|Users|kaggle/working)/[A-Za-z0-9_.-]")
+
+pytestmark = pytest.mark.skipif(not (REPORT / "index.md").is_file(), reason="no committed reference report")
+
+
+def test_no_absolute_path_of_the_machine():
+    leaks = []
+    for p in REPORT.rglob("*"):
+        if p.suffix in (".md", ".ipynb", ".json", ".html", ".csv") and p.is_file():
+            for m in ABSOLUTE.finditer(p.read_text(errors="replace")):
+                leaks.append(f"{p.relative_to(ROOT)}: ...{m.string[max(0, m.start() - 30) : m.end() + 30]!r}")
+    assert not leaks, "\n".join(leaks[:10])
+
+
+def test_index_opens_with_the_verdict_and_shows_numbers_and_figures():
+    text = (REPORT / "index.md").read_text()
+    assert text.index("## Verdict") < text.index("## Headline results")
+    assert re.search(r"\*\*(Yes|No|Not shown)\*\*", text), "the verdict answers no question"
+    assert "![" in text and "figures/" in text, "index.md embeds no figure"
+    assert "## Benchmarks" in text and re.search(r"\| \d", text[text.index("## Benchmarks") :])
+
+
+def test_figures_are_saved_at_150_dpi_or_more():
+    from PIL import Image
+
+    figs = sorted((REPORT / "figures").glob("*.png"))
+    assert figs
+    low = [f.name for f in figs if Image.open(f).info.get("dpi", (0, 0))[0] < 149]
+    assert not low, f"figures below 150 dpi: {low[:5]}"
