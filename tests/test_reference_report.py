@@ -12,7 +12,11 @@ ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "reports" / "default"
 ABSOLUTE = re.compile(r"(?<![\w.~<>])/(work|root|home|tmp|Users|kaggle/working)/[A-Za-z0-9_.-]")
 
-pytestmark = pytest.mark.skipif(not (REPORT / "index.md").is_file(), reason="no committed reference report")
+_index = REPORT / "index.md"
+pytestmark = pytest.mark.skipif(
+    not _index.is_file() or "## Verdict" not in _index.read_text(),
+    reason="no reference report rendered by this kit version (re-render with `make report`)",
+)
 
 
 def test_no_absolute_path_of_the_machine():
