@@ -139,7 +139,7 @@ def _execute(
 
     res = NotebookResult(nb, executed_at=_dt.datetime.now().astimezone().isoformat(timespec="seconds"))
     dst = out / f"{nb}.ipynb"
-    src = build_notebook(src, Path(tempfile.mkdtemp(prefix="mumae-nb-")) / f"{nb}.ipynb")
+    src = build_notebook(src, out / "_work" / f"{nb}.ipynb")  # git-ignored; inside the report: scrubbed
     metrics = out / "metrics" / f"{nb}.json"
     metrics.unlink(missing_ok=True)  # a stale metrics file must not pass for this run's
     declared = _declared_parameters(src)
