@@ -132,7 +132,6 @@ def _execute(
     cwd: Path,
     scrub: Callable[[Path], None] = lambda p: None,
 ) -> NotebookResult:
-    import tempfile
 
     import papermill
     from papermill.exceptions import PapermillExecutionError
