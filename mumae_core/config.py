@@ -40,7 +40,9 @@ class DataConfig:
     split: str = "03"  # split files splits/<dataset>/trainlist<split>.txt, testlist<split>.txt
     modalities: tuple[str, ...] = MMACT_MODALITIES
     num_frames: int = 8  # T frames per clip
-    frame_stride: int = 2  # pretraining: T frames at this stride; 0 = spread over the whole clip
+    # pretraining, pretrain_span=window: T frames at this stride (0 = spread over the whole clip);
+    # pretrain_span=clip: the grid the jittered whole-clip frames are drawn from
+    frame_stride: int = 2
     img_size: int = 112  # H = W after resize / crop
     sensor_len: int = 128  # L samples per sensor, resampled on the video clip's time span
     sensor_norm: str = "zscore"  # zscore (train statistics) | minmax (per clip, reference)
@@ -63,6 +65,10 @@ class DataConfig:
     video_fps: float = (
         30.0  # frame rate of the videos (MMAct and SynthAct: 30); 0 = no check against the clip
     )
+    # what a pretraining clip spans (MMAct layout; HAPT windows are fixed): clip (the reference's: frames
+    # spread over the whole clip, one random frame per segment, sensors over the whole clip, as in the
+    # one-shot stage) | window (T frames at frame_stride, ~0.5 s, sensors resampled on that window)
+    pretrain_span: str = "clip"
 
 
 @dataclass
@@ -176,6 +182,7 @@ ABLATION_GROUPS = (
     "fusion_scope",
     "sensor_norm",
     "missing",
+    "pretrain_span",
 )
 
 
@@ -280,6 +287,7 @@ class Config:
         _positive("data.num_frames", d.num_frames)
         _positive("data.img_size", d.img_size)
         _positive("data.sensor_len", d.sensor_len)
+        _choice("data.pretrain_span", d.pretrain_span, ("clip", "window"))
         if d.frame_stride < 0:
             raise ConfigError(f"data.frame_stride must be >= 0 (0 = spread); got {d.frame_stride}")
         _nonnegative_int("data.num_workers", d.num_workers)

@@ -54,10 +54,13 @@ def test_splits_classes_and_stages(tree):
     )
     for ds in out.values():
         assert sorted(set(ds.labels)) == [0, 1] and len(ds) == 4
-    tr = out["train"]
-    assert tr.train and tr.frame_stride == 2 and not out["val"].train and out["val"].frame_stride == 2
+    tr = out["train"]  # pretrain_span=clip (default): jittered frames over the whole clip, on the stride grid
+    assert tr.train and tr.frame_stride == 0 and tr.jitter == 2
+    assert not out["val"].train and out["val"].frame_stride == 0 and out["val"].jitter == 0
     s = tr[0]
     assert s["video"].shape == (3, 4, 32, 32) and s["gyro"].shape == (32, 3)
+    win = build_datasets(_cfg(root).with_overrides(["data.pretrain_span=window"]), progress=False)
+    assert win["train"].frame_stride == 2 and win["train"].jitter == 0 and win["val"].frame_stride == 2
     one = build_datasets(_cfg(root), stage="oneshot", splits=("val", "test"), progress=False)
     assert set(one) == {"val", "test"}
     assert all(ds.frame_stride == 0 and not ds.train for ds in one.values())

@@ -74,6 +74,21 @@ def test_frame_window():
     assert all(s % 3 == 0 for s in starts) and len(starts) > 3 and max(starts) <= 30 - 10
 
 
+def test_frame_window_jittered_whole_clip():
+    """pretrain_span=clip: one random frame per segment of the grid, window = the whole clip."""
+    draws = [frame_window(40, 4, 0, True, np.random.default_rng(s), jitter=2) for s in range(50)]
+    grid = set(range(0, 40, 2)) | {39}
+    for idx, a, b in draws:
+        assert (a, b) == (0, 39) and len(idx) == 4 and set(idx.tolist()) <= grid
+        assert (np.diff(idx) > 0).all()  # one frame per consecutive segment, in order
+    firsts = {int(i[0]) for i, _, _ in draws}
+    assert firsts == {0, 2, 4, 6, 8, 10}  # the first segment of the 21-frame grid holds 6 frames; all drawn
+    same = frame_window(40, 4, 0, True, np.random.default_rng(7), jitter=2)[0]
+    assert same.tolist() == draws[7][0].tolist()  # deterministic per rng
+    assert frame_window(40, 4, 0, False, jitter=2)[0].tolist() == [0, 13, 26, 39]  # eval: the spread
+    assert frame_window(5, 8, 0, True, np.random.default_rng(0), jitter=2)[0].tolist() == [0, 0, 2, 2, 2, 2, 4, 4]
+
+
 # ---------------------------------------------------------------------- items
 def test_items_shapes_labels_groups(tree):
     root, entries = tree
@@ -106,9 +121,14 @@ def test_frames_read_are_the_window(tree):
 
 def test_sensor_window_follows_the_video_window(tree):
     root, entries = tree
-    for kw in (dict(), dict(frame_stride=0), dict(frame_stride=3, train=True, seed=5)):
+    for kw in (
+        dict(), dict(frame_stride=0), dict(frame_stride=3, train=True, seed=5),
+        dict(frame_stride=0, jitter=2, train=True, seed=5),
+    ):  # fmt: skip
         s = _ds(root, entries, **kw)[2]
         f = s["meta"]["frames"]
+        if kw.get("jitter"):  # jittered frames, the sensors over the whole clip
+            f = [0, s["meta"]["num_frames_clip"] - 1]
         # fixture: sensor x = seconds since the recording start; frame k is at k / 30 s
         x = s["acc_watch"][:, 0].numpy()
         np.testing.assert_allclose([x[0], x[-1]], [f[0] / 30, f[-1] / 30], atol=1e-4)

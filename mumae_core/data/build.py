@@ -5,8 +5,12 @@ trainlist clips of the validation classes (model selection), test = testlist cli
 dataset's labels are 0..n-1 over the sorted class names of that split. Z-score sensor statistics come from
 the train split only and are cached as JSON under `data_home()/cache/` (data roots may be read-only).
 
-Stages: "pretrain" reads the train split in random windows of `frame_stride` (val and test in centred
-windows); "oneshot" spreads every clip's frames over the whole clip, deterministically.
+Stages: "pretrain" reads the train split with `data.pretrain_span`: "clip" (default, the reference's
+behaviour) spreads the frames over the whole clip with one random frame per segment (on the `frame_stride`
+grid) and the sensors over the whole clip, so pretraining and the one-shot stage see the sensors on the same
+time scale; "window" takes random windows of T frames at `frame_stride`, with the sensors resampled on that
+short window (val and test in centred windows). "oneshot" spreads every clip's frames over the whole clip,
+deterministically.
 
 Class lists and clip lists are read from the dataset root's splits/ first, then from the repository's
 splits/<dataset>/ (`split_search_dirs`).
@@ -149,7 +153,7 @@ def build_datasets(
 ) -> dict:
     """`{split: Dataset}` for the config's dataset.
 
-    stage: "pretrain" (train split in random `frame_stride` windows) | "oneshot" (frames spread over the
+    stage: "pretrain" (train split as `data.pretrain_span` says) | "oneshot" (frames spread over the
     clip, deterministic). cache: True | False | "auto" (default: `cfg.data.cache` if the config has it, else
     "auto": keep decoded frames in memory when the estimate for the split fits in 4 GiB).
     """
@@ -183,8 +187,11 @@ def build_datasets(
         if not entries:
             raise DataError(f"{d.dataset} split {split!r} is empty under {root}")
         random_windows = stage == "pretrain" and split == "train"
-        stride = d.frame_stride if stage == "pretrain" else 0
-        per_clip = 100 // max(stride, 1) if random_windows else d.num_frames  # ~3 s clips at 30 fps
+        window = stage == "pretrain" and d.pretrain_span == "window"
+        stride = d.frame_stride if window else 0
+        jitter = d.frame_stride if random_windows and not window else 0
+        grid = max(stride, jitter, 1)
+        per_clip = 100 // grid if random_windows else d.num_frames  # ~3 s clips at 30 fps
         if "video" in d.modalities:
             use_cache = _cache_on(cache, len(entries), per_clip, d.img_size)
         else:
@@ -195,7 +202,7 @@ def build_datasets(
             video_norm=d.video_norm, on_error=d.on_error, train=random_windows, seed=cfg.pretrain.seed,
             cache=use_cache, resize=d.resize, video_backend=d.video_backend,
             sensor_span_tol=d.sensor_span_tol, sensor_max_gap=d.sensor_max_gap,
-            sensor_time_unit=d.sensor_time_unit, video_fps=d.video_fps,
+            sensor_time_unit=d.sensor_time_unit, video_fps=d.video_fps, jitter=jitter,
         )  # fmt: skip
 
     stats = None

@@ -19,9 +19,10 @@ samples may exceed `sensor_max_gap` mean sample periods; otherwise the clip is a
 
 Cache (`cache=True`): decoded uint8 frames and parsed sensor recordings stay in memory after the first read.
 For random training windows (`train=True`, `frame_stride=s>0`) the window start is always a multiple of s,
-so every frame a window can show lies on the grid 0, s, 2s, ... (plus the last frame); the cache keeps that
-grid, n/s frames of `img_size^2 * 3` bytes per clip (default profile: ~46 frames * 37.6 kB = 1.7 MB per
-90-frame clip). Deterministic datasets cache exactly the T frames they show. Results are identical with and
+so every frame a window can show lies on the grid 0, s, 2s, ... (plus the last frame), and jittered
+whole-clip sampling (`frame_stride=0`, `jitter=s`) draws from the same grid; the cache keeps that grid,
+n/s frames of `img_size^2 * 3` bytes per clip (default profile: ~46 frames * 37.6 kB = 1.7 MB per 90-frame
+clip). Deterministic datasets cache exactly the T frames they show. Results are identical with and
 without the cache. The cache lives in the process that reads: use num_workers=0 or persistent workers.
 """
 
@@ -105,19 +106,36 @@ def read_split(path: str | Path, known_classes=None) -> list[str]:
 
 
 # ---------------------------------------------------------------------- windows
+def frame_grid(n: int, step: int) -> np.ndarray:
+    """The frames a random window or jittered sample can show: 0, step, 2 step, ... and the last, (K,)."""
+    return np.unique(np.concatenate([np.arange(0, n, step), [n - 1]])).astype(np.int64)
+
+
 def frame_window(
-    n: int, num_frames: int, stride: int, train: bool, rng: np.random.Generator | None = None
-) -> tuple[np.ndarray, float, float]:
+    n: int, num_frames: int, stride: int, train: bool, rng: np.random.Generator | None = None,
+    jitter: int = 0,
+) -> tuple[np.ndarray, float, float]:  # fmt: skip
     """Frame indices shown and the nominal window `[a, b]` in frame units.
 
     stride > 0: T frames at that stride; start random on the stride grid when `train` (needs `rng`),
     centred otherwise; indices past the clip repeat the last frame (then b > n - 1).
-    stride == 0: T frames spread over the whole clip (rounded linspace), window [0, n - 1].
+    stride == 0: T frames spread over the whole clip, window [0, n - 1]: a rounded linspace, or, when
+    `train` and `jitter` > 0, one random frame of each of T consecutive segments of the grid
+    `frame_grid(n, jitter)` (segment sampling as in TSN; the sensors still span the whole clip).
     Returns `(idx int64 (T,), a, b)`.
     """
     if n < 1:
         raise DataError("frame_window: a clip with no frames")
     if stride == 0:
+        if train and jitter > 0:
+            if rng is None:
+                raise ValueError("frame_window: train=True needs an rng")
+            grid = frame_grid(n, jitter)
+            if len(grid) >= num_frames:
+                segs = np.array_split(grid, num_frames)
+                return np.array([s[rng.integers(len(s))] for s in segs], np.int64), 0.0, float(n - 1)
+            pick = np.round(np.linspace(0, len(grid) - 1, num_frames)).astype(np.int64)
+            return grid[pick], 0.0, float(n - 1)
         idx = np.round(np.linspace(0, n - 1, num_frames)).astype(np.int64)
         return idx, 0.0, float(n - 1)
     span = (num_frames - 1) * stride + 1
@@ -153,6 +171,8 @@ class MMActDataset(Dataset):
         sensor_span_tol, sensor_max_gap, sensor_time_unit, video_fps: the sensor time checks (see the
             `data.` fields of the same names in mumae_core/config.py).
         train: random windows (deterministic from seed, epoch via `set_epoch`, and index); else centred.
+        jitter: with frame_stride 0 and train, one random frame per segment of the grid 0, jitter, ... (see
+            `frame_window`); 0 = the fixed spread.
         cache: keep decoded frames and sensor recordings in memory (see the module docstring).
         resize, video_backend: how frames reach img_size^2 and which library decodes (data/video.py).
     """
@@ -180,6 +200,7 @@ class MMActDataset(Dataset):
         sensor_max_gap: float = 10.0,
         sensor_time_unit: float = 0.001,
         video_fps: float = 30.0,
+        jitter: int = 0,
     ):
         self.root = Path(root)
         self.modalities = tuple(modalities)
@@ -189,6 +210,7 @@ class MMActDataset(Dataset):
         self.sensor_len, self.sensor_norm, self.video_norm = sensor_len, sensor_norm, video_norm
         self.train, self.seed, self.cache, self.epoch = train, seed, cache, 0
         self.resize, self.video_backend = resize, video_backend
+        self.jitter = int(jitter)
         self._check_args(on_error)
         self.on_error = on_error
         self.span_tol, self.max_gap = float(sensor_span_tol), float(sensor_max_gap)
@@ -295,7 +317,9 @@ class MMActDataset(Dataset):
 
     def _cache_plan(self, n: int, idx: np.ndarray) -> np.ndarray:
         if self.train and self.frame_stride > 0:
-            return np.unique(np.concatenate([np.arange(0, n, self.frame_stride), [n - 1]]))
+            return frame_grid(n, self.frame_stride)
+        if self.train and self.jitter > 0:
+            return frame_grid(n, self.jitter)
         return np.unique(idx)
 
     def _read_frames(self, i: int, idx: np.ndarray, vr=None) -> np.ndarray:
@@ -403,7 +427,7 @@ class MMActDataset(Dataset):
                 self._warned_no_video = True
             idx, a, b = np.zeros(self.num_frames, dtype=np.int64), 0.0, 0.0
         else:
-            idx, a, b = frame_window(n, self.num_frames, self.frame_stride, self.train, rng)
+            idx, a, b = frame_window(n, self.num_frames, self.frame_stride, self.train, rng, self.jitter)
         self._check_times(i, n)
         out: dict = {}
         if "video" in self.modalities:
