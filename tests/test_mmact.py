@@ -86,7 +86,8 @@ def test_frame_window_jittered_whole_clip():
     same = frame_window(40, 4, 0, True, np.random.default_rng(7), jitter=2)[0]
     assert same.tolist() == draws[7][0].tolist()  # deterministic per rng
     assert frame_window(40, 4, 0, False, jitter=2)[0].tolist() == [0, 13, 26, 39]  # eval: the spread
-    assert frame_window(5, 8, 0, True, np.random.default_rng(0), jitter=2)[0].tolist() == [0, 0, 2, 2, 2, 2, 4, 4]
+    short = frame_window(5, 8, 0, True, np.random.default_rng(0), jitter=2)[0]  # fewer grid frames than T
+    assert short.tolist() == [0, 0, 2, 2, 2, 2, 4, 4]
 
 
 # ---------------------------------------------------------------------- items
