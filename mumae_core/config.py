@@ -139,6 +139,9 @@ class PretrainConfig:
     prefetch_factor: int = (
         4  # batches prepared ahead of the step (per worker, or by one thread if no workers)
     )
+    # fractions of the run's steps at which a copy of the weights is kept (checkpoint-step<k>.pt; 0 = the
+    # initial weights) for the pretraining curve: each is scored by the frozen encoder probe in 01
+    keep_at: tuple[float, ...] = (0.0, 0.25, 0.5)
 
 
 @dataclass
@@ -203,6 +206,7 @@ class ReportConfig:
     embedding_clips: int = 400  # test clips in 02's PCA plot of fused features
     ablation_epochs: int = 3  # pretraining epochs of the ablation rows that need their own pretraining
     ablation_groups: tuple[str, ...] = ABLATION_GROUPS  # which groups of mumae_core.ablations.ROWS 05 runs
+    curve_episodes: int = 1000  # validation-class episodes scoring each kept checkpoint (01's curve)
 
 
 @dataclass
@@ -288,6 +292,9 @@ class Config:
         _positive("data.img_size", d.img_size)
         _positive("data.sensor_len", d.sensor_len)
         _choice("data.pretrain_span", d.pretrain_span, ("clip", "window"))
+        bad_keep = [f for f in p.keep_at if not 0 <= f <= 1]
+        if bad_keep:
+            raise ConfigError(f"pretrain.keep_at: fractions of the run must lie in [0, 1]; got {bad_keep}")
         if d.frame_stride < 0:
             raise ConfigError(f"data.frame_stride must be >= 0 (0 = spread); got {d.frame_stride}")
         _nonnegative_int("data.num_workers", d.num_workers)
@@ -391,7 +398,8 @@ class Config:
             raise ConfigError(
                 f"report.ablation_groups: unknown groups {bad_groups}; known: {list(ABLATION_GROUPS)}"
             )
-        for name in ("recon_clips", "attention_clips", "embedding_clips", "ablation_epochs"):
+        names = ("curve_episodes", "recon_clips", "attention_clips", "embedding_clips", "ablation_epochs")
+        for name in names:
             _positive(f"report.{name}", getattr(r, name))
         for name in (
             "fusion_heads", "train_episodes", "episodes_per_step", "val_classes_eval_every", "val_episodes",
@@ -444,6 +452,7 @@ def _smoke() -> Config:
             embedding_clips=100,
             ablation_epochs=1,
             ablation_groups=("sensor_norm", "pretraining", "fusion", "missing"),
+            curve_episodes=20,
         ),
     )
 

@@ -36,6 +36,7 @@ FREE_KEYS = (
     "data.video_backend",  # decord and PyAV decode the same frames (data/video.py)
     "pretrain.compile",  # the same function, traced
     "pretrain.prefetch_factor",
+    "pretrain.keep_at",  # extra copies of the weights along the run
     "model.attention",  # the same function on another kernel (outputs agree to rounding)
     "model.attention_explicit_max_tokens",
     "oneshot.device",

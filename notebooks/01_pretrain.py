@@ -90,6 +90,32 @@ else:
     print("report.hapt is off in this profile: HAPT pretraining skipped")
 
 
+# %% [markdown]
+# ## Does pretraining help a frozen encoder, and when?
+#
+# Copies of the weights were kept along each run (`pretrain.keep_at`: step 0 is the random initialisation).
+# Each is scored by the training-free frozen probe (R^m, z-scored, cosine prototypes) on validation-class
+# episodes only, so the curve can guide how long to pretrain without touching the test classes. `diff` is
+# the paired difference to step 0 over the same episodes (± 95% CI over episodes).
+
+# %%
+from mumae_core.ablations import Runner
+from mumae_core.curve import pretraining_curve
+from mumae_core.viz.results import plot_curve
+
+curves = {cfg.data.dataset: (cfg, run_dir)}
+if hapt_summary:
+    curves["hapt"] = (cfg_h, hapt_dir)
+curve_rows = {}
+for name, (c, rd) in curves.items():
+    curve = pretraining_curve(c, rd, Runner(c, P.runs_dir, progress=False).datasets(c))
+    curve_rows[name] = curve
+    fig = plot_curve(curve, chance=100 / c.oneshot.way, title=f"{name}: frozen probe along pretraining")
+    style.save_figure(fig, P.figures_dir, f"01_pretrain_{name}_curve")
+    tables.save_table(curve.to_dict("records"), P.tables_dir, f"01_pretrain_{name}_curve")
+    display(curve)
+
+
 # %%
 def numbers(prefix, s):
     v = s.get("val_hidden_token_loss", {})
@@ -103,6 +129,8 @@ def numbers(prefix, s):
 m = numbers(cfg.data.dataset, summary)
 if hapt_summary:
     m.update(numbers("hapt", hapt_summary))
+for name, curve in curve_rows.items():
+    m[f"{name}_curve"] = curve.to_dict("records")
 write_metrics(
     P.metrics_path,
     "01_pretrain",

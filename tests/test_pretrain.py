@@ -32,6 +32,7 @@ class _Clips(torch.utils.data.Dataset):
                     n, d.sensor_len, 3, generator=g
                 )
         self.labels = [i % 3 for i in range(n)]
+        self.class_names = ["a", "b", "c"]
 
     def __len__(self):
         return len(self.labels)
@@ -136,6 +137,13 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert _metrics(tmp_path / "one_go") == _metrics(run)  # every logged loss and lr, once each
     assert len(json.loads((run / "config.json").read_text())["resumes"]) == 1
+    kept = ck.kept_checkpoints(run)  # keep_at 0, 1/4, 1/2 of 6 steps (rounded) and the final weights
+    assert list(kept) == [0, 2, 3, 6] and kept[6].name == ck.FINAL
+    assert kept.keys() == ck.kept_checkpoints(tmp_path / "one_go").keys()
+    w0 = ck.load_checkpoint(kept[0])["model"]
+    assert w0.keys() == a.keys() and any(not torch.equal(w0[k], a[k]) for k in a)  # not the trained model
+    mid = ck.load_checkpoint(tmp_path / "one_go" / ck.kept_name(3))["model"]
+    assert all(torch.equal(mid[k], ck.load_checkpoint(kept[3])["model"][k]) for k in mid)  # resume-exact
 
 
 def test_resume_with_another_config_is_an_error(tmp_path):
@@ -180,3 +188,15 @@ def test_weight_decay_groups():
     assert all(model.get_parameter(n).ndim <= 1 or n in model.no_weight_decay() for n in nd)
     assert any(n.endswith("mask_token") for n in nd) and any(n.endswith(".bias") for n in nd)
     assert all(p.ndim >= 2 for p in decay["params"]) and len(decay["params"]) + len(nd) == len(names)
+
+
+def test_pretraining_curve_scores_every_kept_checkpoint_on_validation_classes(tmp_path):
+    from mumae_core.curve import pretraining_curve
+
+    cfg = _cfg("pretrain.epochs=2", "report.curve_episodes=12")
+    data = {"train": _Clips(cfg, 24), "val": _Clips(cfg, 12, seed=1), "test": _Untouchable()}
+    pretrain(cfg, tmp_path, datasets=data, progress=False)
+    curve = pretraining_curve(cfg, tmp_path, data)  # the test split is never read
+    assert curve["step"].tolist() == [0, 2, 3, 6] and curve["fraction"].tolist()[-1] == 1.0
+    assert curve.loc[0, "diff"] == 0 and (curve["n_episodes"] == 12).all()
+    assert curve["accuracy"].between(0, 100).all() and curve["accuracy"].nunique() > 1

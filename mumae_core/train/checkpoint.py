@@ -38,6 +38,21 @@ FORMAT = 1
 LAST = "checkpoint-last.pt"
 PREV = "checkpoint-prev.pt"  # the checkpoint before LAST, kept as a fallback when LAST is unreadable
 FINAL = "checkpoint-final.pt"
+KEPT_PREFIX = "checkpoint-step"  # weights kept along a run (pretrain.keep_at): checkpoint-step000180.pt
+
+
+def kept_name(step: int) -> str:
+    """File name of the weights kept at optimizer step `step`."""
+    return f"{KEPT_PREFIX}{step:06d}.pt"
+
+
+def kept_checkpoints(run_dir: str | os.PathLike) -> dict[int, Path]:
+    """{step: path} of the weights kept along a pretraining run (pretrain.keep_at), plus the final ones."""
+    run = Path(run_dir)
+    out = {int(p.stem[len(KEPT_PREFIX) :]): p for p in run.glob(f"{KEPT_PREFIX}*.pt")}
+    if (run / FINAL).is_file():
+        out[int(load_checkpoint(run / FINAL)["step"])] = run / FINAL
+    return dict(sorted(out.items()))
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict, keep_previous: bool = False) -> None:

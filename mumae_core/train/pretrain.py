@@ -49,6 +49,7 @@ from mumae_core.train.checkpoint import (
     LAST,
     PREV,
     copy_checkpoint,
+    kept_name,
     load_checkpoint,
     load_state_strict,
     remove_stale_temp_files,
@@ -72,6 +73,7 @@ RESUME_FREE_KEYS = (
     "data.video_backend",
     "pretrain.compile",  # the same function, traced
     "pretrain.prefetch_factor",
+    "pretrain.keep_at",  # extra copies of the weights along the run
     "model.attention",  # the same function on another kernel (outputs agree to rounding)
     "model.attention_explicit_max_tokens",
 )
@@ -472,6 +474,16 @@ class _Run:
             "last_vals": self.last_vals,
         }
 
+    def kept_steps(self) -> list[int]:
+        """Optimizer steps at which a copy of the weights is kept (pretrain.keep_at fractions of the run)."""
+        return sorted({int(round(f * self.total)) for f in self.cfg.pretrain.keep_at} - {self.total})
+
+    def _keep(self) -> None:
+        """Keep the weights of this step (`checkpoint-step<k>.pt`, for the pretraining curve)."""
+        if self.info.is_main and self.step in self.kept_steps():
+            state = {"model": self.model.state_dict(), "step": self.step, "config": self.cfg.to_dict()}
+            save_checkpoint(self.out / kept_name(self.step), state)
+
     def _save(self, final: bool = False) -> None:
         if self.info.is_main:
             save_checkpoint(self.out / LAST, self._state(), keep_previous=True)
@@ -535,6 +547,8 @@ class _Run:
         t0 = time.perf_counter()
         prior = self.elapsed
         try:
+            if self.step == 0:
+                self._keep()
             while self.step < self.total:
                 epoch, done = divmod(self.step, self.spe)
                 self.sampler.set_epoch(epoch)
@@ -551,6 +565,7 @@ class _Run:
                         self._record(vals, lr)
                         bar.update(1)
                         bar.set_postfix(loss=f"{vals[0]:.4f}", lr=f"{lr:.2e}", refresh=False)
+                        self._keep()
                         if self.step % p.ckpt_every == 0 and self.step < self.total:
                             self._save()
                 finally:

@@ -43,6 +43,24 @@ def plot_losses(
     return fig
 
 
+def plot_curve(curve, chance: float | None = None, title: str | None = None):
+    """The pretraining curve (mumae_core.curve): validation-class probe accuracy +- 95% CI per kept step."""
+    fig, axes = subplots(1, 1, cell=(5.5, 3.2))
+    ax = axes[0, 0]
+    x, y, ci = curve["step"].to_numpy(), curve["accuracy"].to_numpy(), curve["ci95"].to_numpy()
+    ax.plot(x, y, marker="o", lw=1.4, color="k")
+    ax.fill_between(x, y - ci, y + ci, alpha=0.2, color="k", lw=0)
+    if chance is not None:
+        ax.axhline(chance, ls="--", lw=0.8, color="k", alpha=0.6)
+        ax.text(x[0], chance, " chance", va="bottom", fontsize=7)
+    ax.set_xlabel("pretraining step (0 = random init)")
+    ax.set_ylabel("frozen probe, val classes (%)")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def plot_accuracy_rows(
     rows: list[dict], label: str = "row", title: str | None = None, chance: float | None = None
 ):
