@@ -309,6 +309,8 @@ class Runner:
             for m in mods:
                 keep = [x for x in mods if x != m]
                 out.append((replace(row, name=f"{m} missing at test"), self._missing(full, test, eps, keep)))
+                if m not in self.cfg.report.trained_without:
+                    continue
                 without = replace(
                     row, name=f"trained without {m}", oneshot=(f"data.modalities={','.join(keep)}",)
                 )
