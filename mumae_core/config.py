@@ -196,6 +196,8 @@ class ReportConfig:
     embedding_clips: int = 400  # test clips in 02's PCA plot of fused features
     ablation_epochs: int = 3  # pretraining epochs of the ablation rows that need their own pretraining
     ablation_groups: tuple[str, ...] = ABLATION_GROUPS  # which groups of mumae_core.ablations.ROWS 05 runs
+    # 05: the non-learned baselines (mumae_core.baselines) as lines right after the reference row, paired
+    ablation_baselines: bool = True
 
 
 @dataclass
@@ -382,6 +384,10 @@ class Config:
         if bad_groups:
             raise ConfigError(
                 f"report.ablation_groups: unknown groups {bad_groups}; known: {list(ABLATION_GROUPS)}"
+            )
+        if not isinstance(r.ablation_baselines, bool):
+            raise ConfigError(
+                f"report.ablation_baselines must be true or false; got {r.ablation_baselines!r}"
             )
         for name in ("recon_clips", "attention_clips", "embedding_clips", "ablation_epochs"):
             _positive(f"report.{name}", getattr(r, name))
