@@ -193,3 +193,26 @@ def test_ablation_table_has_the_baselines_after_the_reference(smoke_root, tmp_pa
     assert ablations.BASELINE_GROUP not in set(off["group"]) and list(off["row"]) == [
         r for r in rows if r not in names
     ]
+
+
+@pytest.mark.slow
+def test_headline_and_ablations_share_one_baseline_function(smoke_root, tmp_path, monkeypatch):
+    """02 (headline) scores the baselines once; 05 (run_ablations) then reuses those very scores."""
+    from mumae_core import headline
+
+    cfg = _smoke_cfg(smoke_root, "report.headline_rows=full,scratch")
+    h = headline.headline(cfg, tmp_path, "SynthAct", progress=False)
+    in_02 = {r["model"]: r["accuracy"] for r in h.rows if r["kind"] == "baseline"}
+    assert "mean and std: all sensors" in in_02 and h.verdict
+
+    def boom(*a, **k):
+        raise AssertionError("05 recomputed what 02 ran")
+
+    for name in (
+        "mumae_core.train.oneshot.train_oneshot", "mumae_core.baselines.run_baselines",
+        "mumae_core.eval.encode_representations",
+    ):  # fmt: skip
+        monkeypatch.setattr(name, boom)
+    table = ablations.run_ablations(cfg, tmp_path, groups=("pretraining",), progress=False)
+    in_05 = table[table["group"] == ablations.BASELINE_GROUP].set_index("row")["accuracy"].to_dict()
+    assert in_05 == in_02
