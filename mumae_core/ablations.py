@@ -251,7 +251,7 @@ class Runner:
         )
         if key not in self._reps:
             device = resolve_device(o.device)
-            model = build_oneshot_model(cfg, runs.load_encoder(checkpoint)).to(device)
+            model = build_oneshot_model(cfg, runs.fresh_encoder(checkpoint)).to(device)
             enc = dict(device=device, amp_dtype=autocast_dtype(device, o.amp), progress=self.progress)
             reps = {k: encode_representations(model, data[k], **enc) for k in ("train", "val", "test")}
             self._reps[key] = reps

@@ -190,7 +190,7 @@ def baselines_for(cfg, train, checkpoint=None) -> list[Baseline]:
     """The baseline rows that apply to cfg's modalities (the pretrained probe when `checkpoint` is given);
     `train` is the train split (silhouette backgrounds). Nothing is computed or loaded before a row's
     features are asked for."""
-    from mumae_core.runs import load_encoder, random_init_mae
+    from mumae_core.runs import fresh_encoder, random_init_mae
 
     mods = tuple(cfg.data.modalities)
     sens = sensors(mods)
@@ -207,7 +207,7 @@ def baselines_for(cfg, train, checkpoint=None) -> list[Baseline]:
         rows.append(Baseline("video: silhouettes", _Silhouettes(train, vn)))
     rows.append(Baseline(RANDOM_PROBE, _Probe(lambda: random_init_mae(cfg), mods)))
     if checkpoint is not None:
-        rows.append(Baseline(PRETRAINED_PROBE, _Probe(lambda: load_encoder(checkpoint), mods)))
+        rows.append(Baseline(PRETRAINED_PROBE, _Probe(lambda: fresh_encoder(checkpoint), mods)))
     return rows
 
 

@@ -4,6 +4,7 @@
     oneshot_id(cfg, checkpoint) 'oneshot-synthact-default-8b1e07c2aa'   (every setting + its checkpoint)
     random_init_mae(cfg)        the random-init MAE, drawn from pretrain.seed (one draw for every user)
     RandomInit(cfg)             a "checkpoint" that stands for that draw (tag 'random-init:seed<k>:<hash>')
+    fresh_encoder(checkpoint)   a new MAE for a run dir / RandomInit (None -> None: train_oneshot draws one)
     pretrain_or_reuse(cfg, runs_dir)            -> (run_dir, summary)
     oneshot_or_reuse(cfg, checkpoint, datasets, runs_dir, keep_model=False) -> metrics dict
 
@@ -120,7 +121,7 @@ class RandomInit:
         return f"RandomInit({self.tag})"
 
 
-def load_encoder(checkpoint: str | Path | RandomInit | None):
+def fresh_encoder(checkpoint: str | Path | RandomInit | None):
     """A fresh MAE for `checkpoint`: the pretraining run's weights, the shared random-init draw, or None
     (train_oneshot then draws its own after seeding the one-shot seed)."""
     if checkpoint is None:
@@ -186,12 +187,12 @@ def oneshot_or_reuse(
         print(f"reusing one-shot results in {out.name}", flush=True)
         saved = json.loads(mfile.read_text())
         if keep_model:
-            model = build_oneshot_model(cfg, load_encoder(checkpoint))
+            model = build_oneshot_model(cfg, fresh_encoder(checkpoint))
             model.load_state_dict(torch.load(wfile, map_location="cpu", weights_only=True))
             saved["model"] = model.eval()
         saved["run_dir"] = str(out)
         return saved
-    mae = load_encoder(checkpoint)
+    mae = fresh_encoder(checkpoint)
     res = train_oneshot(cfg, mae, datasets, out_dir=out, progress=progress, reps=reps() if reps else None)
     if keep_model:
         torch.save(res["model"].state_dict(), wfile)
