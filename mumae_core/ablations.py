@@ -15,10 +15,19 @@ Every row is scored on the same saved test episodes; a difference is paired only
 fingerprints agree (else an error). `kind="best_single"` runs one row per modality and keeps the one with the
 best VALIDATION-class accuracy (never the test); `kind="missing"` scores the headline model with one modality
 removed at test time.
+
+Right after the reference row, the non-learned baselines (`mumae_core.baselines`, `Runner.baselines`: the same
+function 02 uses) are the reference's comparators (`report.ablation_baselines`): group "non-learned
+baselines", pretraining "none", no seeds, each paired with the reference over the same episodes (fingerprint
+checked) and counted in the Holm correction. Their scores are kept in runs_dir (`baselines-<dataset>-<hash>`)
+and reused; the encoder probes take R^m from frozen representations the Runner already encoded.
+Random-init rows (schedule "none") start from the one shared random init (`runs.RandomInit`, drawn from
+pretrain.seed): the probe's encoder, encoded once for all seeds like a pretrained one.
 """
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,6 +42,8 @@ from mumae_core.modalities import has_video, sensors
 from mumae_core.stats import holm, mean_ci, p_value, paired_difference, seed_sd
 
 HEADLINE = "full model"
+BASELINE_GROUP = "non-learned baselines"  # the table's group title of the baseline lines
+BASELINES_FILE = "baselines.json"
 SHORT_REFERENCE = "full model, short schedule"
 GROUP_TITLES = {
     "reference": "reference",
@@ -197,8 +208,9 @@ class Runner:
     """Runs rows against one headline config: pretraining and one-shot runs found or made under runs_dir.
 
     Every row runs `oneshot.seeds` one-shot seeds (oneshot.seed, +1, ...). The representations of a frozen
-    pretrained encoder do not depend on the one-shot seed, so they are encoded once and shared by the seeds
-    (and by every row with the same checkpoint, data and representation settings).
+    encoder (pretrained, or the shared random init) do not depend on the one-shot seed, so they are encoded
+    once and shared by the seeds (and by every row with the same checkpoint, data and representation
+    settings); their R^m is kept for the encoder-probe baselines.
     """
 
     REPS_KEPT = 2  # representation sets kept in memory (a few hundred MB each at the default profile)
@@ -207,6 +219,7 @@ class Runner:
         self.cfg, self.runs_dir, self.progress = cfg, Path(runs_dir), progress
         self._datasets: dict[str, dict] = {}
         self._reps: OrderedDict[str, dict] = OrderedDict()
+        self._rm: dict[str, dict] = {}  # _rm_key -> {"train", "test": R^m (N, D)} of the encoded reps
         self.results: dict[str, dict] = {}  # row name -> combined one-shot metrics (with "models")
 
     def datasets(self, cfg: Config) -> dict:
@@ -218,33 +231,40 @@ class Runner:
             self._datasets[key] = build_datasets(cfg, stage="oneshot", progress=self.progress)
         return self._datasets[key]
 
-    def checkpoint(self, pre: Config, schedule: str) -> Path | None:
-        """The pretraining run dir of `pre` (made when missing); None for schedule "none"."""
+    def checkpoint(self, pre: Config, schedule: str) -> Path | runs.RandomInit:
+        """The pretraining run dir of `pre` (made when missing); for schedule "none" the shared random init
+        `runs.RandomInit(pre)` (drawn from pre.pretrain.seed, the random-init probe's encoder)."""
         if schedule == "none":
-            return None
+            return runs.RandomInit(pre)
         return runs.pretrain_or_reuse(pre, self.runs_dir, progress=self.progress)[0]
 
-    def representations(self, cfg: Config, checkpoint: Path | None, data: dict) -> dict | None:
-        """Cached {"train", "val", "test"} representations of the frozen pretrained encoder for `cfg`
-        (None when the encoder trains or is random: then each seed encodes its own)."""
+    @staticmethod
+    def _rm_key(cfg: Config, checkpoint) -> str:
+        """R^m depends on the encoder, the data (and its modalities) and the precision only."""
+        return runs._digest([runs.checkpoint_tag(checkpoint), runs.settings(cfg, ("data",)), cfg.oneshot.amp])
+
+    def representations(self, cfg: Config, checkpoint, data: dict) -> dict | None:
+        """Cached {"train", "val", "test"} representations of the frozen encoder of `checkpoint` (a run dir or
+        `runs.RandomInit`) for `cfg` (None when the encoder trains, or checkpoint is None: then each seed
+        encodes its own)."""
         o = cfg.oneshot
         if checkpoint is None or o.freeze != "frozen" or o.unimodal != "shared":
             return None
         from mumae_core.eval import encode_representations
         from mumae_core.models.oneshot import build_oneshot_model
         from mumae_core.runtime import autocast_dtype, resolve_device
-        from mumae_core.train.checkpoint import load_mae
 
         key = runs._digest(
             [runs.checkpoint_tag(checkpoint), runs.settings(cfg, ("data",)), o.fusion, o.fusion_scope]
         )
         if key not in self._reps:
             device = resolve_device(o.device)
-            model = build_oneshot_model(cfg, load_mae(checkpoint, None)[0]).to(device)
+            model = build_oneshot_model(cfg, runs.fresh_encoder(checkpoint)).to(device)
             enc = dict(device=device, amp_dtype=autocast_dtype(device, o.amp), progress=self.progress)
-            self._reps[key] = {
-                k: encode_representations(model, data[k], **enc) for k in ("train", "val", "test")
-            }
+            reps = {k: encode_representations(model, data[k], **enc) for k in ("train", "val", "test")}
+            self._reps[key] = reps
+            if reps["train"]["rm"] is not None:
+                self._rm[self._rm_key(cfg, checkpoint)] = {k: reps[k]["rm"] for k in ("train", "test")}
             while len(self._reps) > self.REPS_KEPT:
                 self._reps.popitem(last=False)
         self._reps.move_to_end(key)
@@ -266,6 +286,50 @@ class Runner:
             )  # fmt: skip
         res = combine_seeds(per_seed)
         self.results[row.name] = res
+        return res
+
+    def baselines(self, reference: dict) -> list[dict]:
+        """The non-learned baselines of the headline config (`baselines.run_baselines`) on the test episodes
+        of `reference` (a combined result of the headline model), the one function 02 and 05 use.
+
+        Reused from runs_dir/baselines-<dataset>-<hash> (data, model, mask and pretraining settings, both
+        encoders' tags, the episodes' fingerprint, the baseline names) when scored before. The encoder probes
+        take R^m from the frozen representations this Runner encoded (same encoder, same precision as the
+        one-shot rows) when it has them, else encode it once per split.
+        -> [{"baseline", "test", "test_episodes_fingerprint"}], in `baselines_for` order.
+        """
+        from mumae_core.baselines import PRETRAINED_PROBE, RANDOM_PROBE, baselines_for, run_baselines
+        from mumae_core.data.episodes import load_episodes
+        from mumae_core.train.oneshot import episodes_fingerprint
+        from mumae_core.train.runlog import write_json_atomic
+
+        pre, _ = row_configs(self.cfg, ROWS[0])
+        ckpt, rand = self.checkpoint(pre, "headline"), self.checkpoint(pre, "none")
+        eps, _ = load_episodes(reference["test_episodes_file"])
+        fp = episodes_fingerprint(eps)
+        if fp != reference["test_episodes_fingerprint"]:
+            raise EpisodeError(
+                f"baselines: the episode file {reference['test_episodes_file']} (fingerprint {fp}) is not "
+                f"the one the reference was scored on ({reference['test_episodes_fingerprint']})"
+            )
+        data = self.datasets(pre)
+        names = [b.name for b in baselines_for(pre, data["train"], ckpt)]
+        key = [runs.settings(pre, runs.PRETRAIN_SECTIONS), runs.checkpoint_tag(ckpt), rand.tag, fp, names]
+        out = self.runs_dir / f"baselines-{runs.dataset_label(pre)}-{runs._digest(key)}" / BASELINES_FILE
+        if out.is_file():
+            print(f"reusing baseline scores in {out.parent.name}", flush=True)
+            return json.loads(out.read_text())
+        given = {}
+        for name, c in ((RANDOM_PROBE, rand), (PRETRAINED_PROBE, ckpt)):
+            rm = self._rm.get(self._rm_key(pre, c))
+            if rm is not None:
+                given[name] = (rm["train"].numpy(), rm["test"].numpy())
+        res = [
+            dict(r, test_episodes_fingerprint=fp)
+            for r in run_baselines(pre, data, eps, checkpoint=ckpt, features=given)
+        ]
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(out, res)
         return res
 
     @staticmethod
@@ -327,6 +391,27 @@ def _schedule_label(cfg: Config, row: Row) -> str:
     return f"headline ({cfg.pretrain.epochs} ep)"
 
 
+def _baseline_lines(runner: Runner, label: str, ref_ep: list[float], ref_fp: str) -> list[dict]:
+    """One table line per baseline, paired with the headline reference row over the same episodes."""
+    out = []
+    for b in runner.baselines(runner.results[HEADLINE]):
+        if b["test_episodes_fingerprint"] != ref_fp:
+            raise EpisodeError(
+                f"baseline {b['baseline']!r} was scored on other test episodes "
+                f"({b['test_episodes_fingerprint']}) than {HEADLINE!r} ({ref_fp})"
+            )
+        t = b["test"]
+        diff = paired_difference(t["episode_accuracy"], ref_ep)
+        out.append(
+            dict(
+                dataset=label, group=BASELINE_GROUP, row=b["baseline"], pretraining="none",
+                accuracy=t["accuracy"], ci95=t["ci95"], seed_sd=0.0, seeds=0, reference=HEADLINE,
+                diff=diff[0], diff_ci95=diff[1], diff_seed_sd=0.0, p=p_value(*diff),
+            )
+        )  # fmt: skip
+    return out
+
+
 def run_ablations(
     cfg: Config, runs_dir: str | Path, groups: tuple[str, ...] | None = None, dataset: str | None = None,
     progress: bool = True,
@@ -337,7 +422,8 @@ def run_ablations(
     seed-averaged accuracy), seed_sd (SD of the seeds' accuracies), seeds, reference, diff and diff_ci95 (the
     paired difference over episodes of the seed-averaged accuracies), diff_seed_sd (SD over seeds of the
     per-seed paired difference), p (two-sided, normal approximation), p_holm (Holm over the table's compared
-    rows) and significant (p_holm < 0.05).
+    rows) and significant (p_holm < 0.05). With report.ablation_baselines, the baselines
+    (`Runner.baselines`) follow the reference row: group BASELINE_GROUP, seeds 0, reference HEADLINE.
     """
     runner = Runner(cfg, runs_dir, progress)
     label = dataset or runs.dataset_label(cfg)
@@ -372,6 +458,9 @@ def run_ablations(
                     p=1.0 if ref == shown.name else p_value(*diff),
                 )
             )  # fmt: skip
+    if cfg.report.ablation_baselines:
+        at = next(i for i, line in enumerate(lines) if line["row"] == HEADLINE) + 1
+        lines[at:at] = _baseline_lines(runner, label, per_ep[HEADLINE], prints[HEADLINE])
     table = pd.DataFrame(lines)
     compared = table["row"] != table["reference"]
     table["p_holm"] = 1.0

@@ -5,16 +5,23 @@ Feature functions take a dataset and return `(N, F)` float32 features in dataset
     sensor_stats(ds, mods)  per channel of each sensor (L, 3): mean, std, min, max, the 10/50/90% quantiles,
                             RMS energy, and the dominant frequency (index of the largest |rFFT| bin above DC,
                             as a fraction of the bins) -> 9 numbers per channel, 27 per sensor
+    sensor_mean_std(ds, mods)  per channel of each sensor: mean and std only -> 2 numbers per channel, 6 per
+                            sensor (HAPT acc + gyro: the 12 numbers of the review's baseline)
     raw_signal(ds, mods)    the resampled signals themselves, (L x 3) per sensor, flattened
     pixels(ds)              the RGB frames area-downsampled to 16 x 16, flattened
     silhouettes(ds, bg)     |frame - background| > 0.1 (max over RGB, frames in [0, 1]) as a fraction per
                             cell of a 16 x 16 grid; the background of a (scene, camera) is the per-pixel
                             median over the TRAIN split's frames of that view
-    encoder_probe(ds, mae)  the MAE encoder's pooled representation R^m (`encode(...).pooled`), no training
+    encoder_probe(ds, mae)  the MAE encoder's pooled representation R^m (`encode(...).pooled`), no training;
+                            random init = `runs.random_init_mae(cfg)`, the encoder the random-init one-shot
+                            rows start from (drawn once from pretrain.seed)
 
 Each feature block is z-scored per dimension with the statistics of the TRAIN split's features (base classes
 minus validation: fitted without seeing a novel class), then every test episode is scored by cosine prototypes
 (`PrototypeHead("cosine")`: the headline's head and distance) through the kit's one evaluation path.
+Rows (`baselines_for`): "statistics: <sensor>" and "mean and std: <sensor>" per sensor, the same of "all
+sensors" (when there are several), "raw signal: all sensors", the two video rows, the two encoder probes.
+`run_baselines(..., features=)` takes features computed elsewhere (e.g. R^m encoded for a one-shot row).
 """
 
 from __future__ import annotations
@@ -57,6 +64,20 @@ def sensor_stats(ds, modalities: Sequence[str]) -> np.ndarray:
     """(N, 27 * len(modalities)) per-channel statistics of the given sensors."""
     out = [
         torch.cat([channel_stats(b[m].float()) for m in modalities], 1) for b, _ in _batches(ds, modalities)
+    ]
+    return torch.cat(out).numpy()
+
+
+def channel_mean_std(x: torch.Tensor) -> torch.Tensor:
+    """x (B, L, C) -> (B, C * 2): mean and std (unbiased) over time per channel, channel-major."""
+    return torch.stack([x.mean(1), x.std(1)], -1).flatten(1)  # (B, C, 2) -> (B, C * 2)
+
+
+def sensor_mean_std(ds, modalities: Sequence[str]) -> np.ndarray:
+    """(N, 6 * len(modalities)) per-channel mean and std of the given sensors."""
+    out = [
+        torch.cat([channel_mean_std(b[m].float()) for m in modalities], 1)
+        for b, _ in _batches(ds, modalities)
     ]
     return torch.cat(out).numpy()
 
@@ -149,36 +170,52 @@ def zscore_with(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
     return [((x - mu) / np.where(keep, sd, 1))[:, keep].astype(np.float32) for x in (train, *others)]
 
 
+class _Probe:
+    """encoder_probe with an encoder made on first use (`make()`: the random-init draw or a checkpoint)."""
+
+    def __init__(self, make: Callable, modalities: Sequence[str]):
+        self.make, self.modalities, self.mae = make, tuple(modalities), None
+
+    def __call__(self, ds) -> np.ndarray:
+        if self.mae is None:
+            self.mae = self.make()
+        return encoder_probe(ds, self.mae, self.modalities)
+
+
+RANDOM_PROBE = "encoder, random init (no training)"
+PRETRAINED_PROBE = "encoder, pretrained (no training)"
+
+
 def baselines_for(cfg, train, checkpoint=None) -> list[Baseline]:
     """The baseline rows that apply to cfg's modalities (the pretrained probe when `checkpoint` is given);
-    `train` is the train split (silhouette backgrounds)."""
-    from mumae_core.models.mae import build_mae
+    `train` is the train split (silhouette backgrounds). Nothing is computed or loaded before a row's
+    features are asked for."""
+    from mumae_core.runs import fresh_encoder, random_init_mae
 
     mods = tuple(cfg.data.modalities)
     sens = sensors(mods)
     vn = cfg.data.video_norm
-    rows = [Baseline(f"statistics: {m}", lambda ds, m=m: sensor_stats(ds, [m])) for m in sens]
-    if len(sens) > 1:
-        rows.append(Baseline("statistics: all sensors", lambda ds: sensor_stats(ds, sens)))
+    rows = []
+    for prefix, fn in (("statistics", sensor_stats), ("mean and std", sensor_mean_std)):
+        rows += [Baseline(f"{prefix}: {m}", lambda ds, m=m, fn=fn: fn(ds, [m])) for m in sens]
+        if len(sens) > 1:
+            rows.append(Baseline(f"{prefix}: all sensors", lambda ds, fn=fn: fn(ds, sens)))
     if sens:
         rows.append(Baseline("raw signal: all sensors", lambda ds: raw_signal(ds, sens)))
     if has_video(mods):
         rows.append(Baseline("video: downsampled pixels", lambda ds: pixels(ds, vn)))
         rows.append(Baseline("video: silhouettes", _Silhouettes(train, vn)))
-    torch.manual_seed(cfg.pretrain.seed)
-    rand = build_mae(cfg)
-    rows.append(Baseline("encoder, random init (no training)", lambda ds: encoder_probe(ds, rand, mods)))
+    rows.append(Baseline(RANDOM_PROBE, _Probe(lambda: random_init_mae(cfg), mods)))
     if checkpoint is not None:
-        from mumae_core.train.checkpoint import load_mae
-
-        pre = load_mae(checkpoint, None)[0]
-        rows.append(Baseline("encoder, pretrained (no training)", lambda ds: encoder_probe(ds, pre, mods)))
+        rows.append(Baseline(PRETRAINED_PROBE, _Probe(lambda: fresh_encoder(checkpoint), mods)))
     return rows
 
 
-def run_baselines(cfg, datasets: dict, episodes, checkpoint=None) -> list[dict]:
+def run_baselines(cfg, datasets: dict, episodes, checkpoint=None, features: dict | None = None) -> list[dict]:
     """Every baseline of `baselines_for(cfg, ...)` scored on `episodes` of datasets["test"].
 
+    features: {baseline name: (train (N_train, F), test (N_test, F))} computed elsewhere (e.g. the R^m of a
+    frozen encoder a one-shot row encoded already); those rows use them instead of computing their own.
     -> [{"baseline": name, "test": summary (accuracy, ci95, episode_accuracy, ...)}], in order.
     """
     from mumae_core.eval import CachedFeatures, score_episodes, summarise
@@ -187,8 +224,15 @@ def run_baselines(cfg, datasets: dict, episodes, checkpoint=None) -> list[dict]:
     train, test = datasets["train"], datasets["test"]
     head = PrototypeHead("cosine")
     out = []
+    given = features or {}
     for b in baselines_for(cfg, train, checkpoint):
-        _, te = zscore_with(b.features(train), b.features(test))
+        tr, te = given[b.name] if b.name in given else (b.features(train), b.features(test))
+        if len(tr) != len(train) or len(te) != len(test):
+            raise DataError(
+                f"run_baselines: features of {b.name!r} have {len(tr)} / {len(te)} rows, the train / test "
+                f"splits {len(train)} / {len(test)} clips"
+            )
+        _, te = zscore_with(np.asarray(tr, dtype=np.float32), np.asarray(te, dtype=np.float32))
         scores = score_episodes(CachedFeatures(torch.from_numpy(te), head), episodes)
         out.append({"baseline": b.name, "test": summarise(scores, episodes, list(test.class_names))})
     return out

@@ -210,6 +210,8 @@ class ReportConfig:
     # the modalities whose "trained without X" row 05 runs beside "X missing at test" (each costs an encode
     # of every split; HAPT's equal the single-modality rows and are reused)
     trained_without: tuple[str, ...] = ("video", "acc", "gyro")
+    # 05: the non-learned baselines (mumae_core.baselines) as lines right after the reference row, paired
+    ablation_baselines: bool = True
 
 
 @dataclass
@@ -400,6 +402,10 @@ class Config:
         if bad_groups:
             raise ConfigError(
                 f"report.ablation_groups: unknown groups {bad_groups}; known: {list(ABLATION_GROUPS)}"
+            )
+        if not isinstance(r.ablation_baselines, bool):
+            raise ConfigError(
+                f"report.ablation_baselines must be true or false; got {r.ablation_baselines!r}"
             )
         names = ("curve_episodes", "recon_clips", "attention_clips", "embedding_clips", "ablation_epochs")
         for name in names:

@@ -3,8 +3,9 @@
     headline(cfg, runs_dir, dataset) -> Headline(rows, results, verdict)
 
 Rows: the headline rows (`ablations.headline_rows`: pretrained Mu-MAE, random init, each modality alone),
-each over `oneshot.seeds` one-shot seeds, then every non-learned baseline (`mumae_core.baselines`) on the
-same saved test episodes with the same head. Each row carries its paired difference to the headline row.
+each over `oneshot.seeds` one-shot seeds, then every non-learned baseline (`mumae_core.baselines`, through
+`ablations.Runner.baselines`, which 05 uses too) on the same saved test episodes with the same head. Each
+row carries its paired difference to the headline row.
 
 The verdict asks three questions, each answered by a paired difference with its 95% CI over episodes (of the
 seed-averaged accuracies) and said in plain words when the answer is no:
@@ -56,9 +57,6 @@ def _answer(dataset: str, question: str, a: tuple[str, float], b: tuple[str, flo
 
 def headline(cfg: Config, runs_dir: str | Path, dataset: str, progress: bool = True) -> Headline:
     """Train (or reuse) the headline rows of `cfg`, score the baselines, and answer the verdict questions."""
-    from mumae_core.baselines import run_baselines
-    from mumae_core.data.episodes import load_episodes
-
     runner = ablations.Runner(cfg, runs_dir, progress)
     rows, results = [], {}
     for i, row in enumerate(ablations.headline_rows(cfg)):
@@ -73,10 +71,7 @@ def headline(cfg: Config, runs_dir: str | Path, dataset: str, progress: bool = T
         rows.append(
             _row(dataset, name, kind, mods.data.modalities, res["test"], None if res is main else ref)
         )
-    eps, _ = load_episodes(main["test_episodes_file"])
-    pre, _ = ablations.row_configs(cfg, ablations.ROWS[0])
-    ckpt = runner.checkpoint(pre, "headline")
-    for b in run_baselines(cfg, runner.datasets(pre), eps, checkpoint=ckpt):
+    for b in runner.baselines(main):  # the same function as 05's baseline lines
         rows.append(_row(dataset, b["baseline"], "baseline", cfg.data.modalities, b["test"], ref))
 
     out = Headline(rows, results)

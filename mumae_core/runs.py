@@ -2,6 +2,9 @@
 
     pretrain_id(cfg)            'pretrain-synthact-default-3f2a9c1d0e'  (data/model/mask/pretrain settings)
     oneshot_id(cfg, checkpoint) 'oneshot-synthact-default-8b1e07c2aa'   (every setting + its checkpoint)
+    random_init_mae(cfg)        the random-init MAE, drawn from pretrain.seed (one draw for every user)
+    RandomInit(cfg)             a "checkpoint" that stands for that draw (tag 'random-init:seed<k>:<hash>')
+    fresh_encoder(checkpoint)   a new MAE for a run dir / RandomInit (None -> None: train_oneshot draws one)
     pretrain_or_reuse(cfg, runs_dir)            -> (run_dir, summary)
     oneshot_or_reuse(cfg, checkpoint, datasets, runs_dir, keep_model=False) -> metrics dict
 
@@ -9,12 +12,20 @@ An id hashes the resolved config without the keys that never change the numbers 
 logging, and the whole `report` section), so two notebooks that build the same experiment find the same run
 directory, and any setting that matters gives another directory: nothing is reused by a hand-built name.
 A finished run (summary.json / metrics.json) is reused; an unfinished pretraining run resumes.
+
+Random init: a one-shot run "from" `RandomInit(pre)` starts from `random_init_mae(pre)`, the MAE drawn once
+from `pre.pretrain.seed`, so the one-shot seeds of a random-init row share one encoder (its frozen
+representations are encoded once, like a pretrained one's) and the "encoder, random init" probe of
+`mumae_core.baselines` is that same encoder. The one-shot seed still draws the fusion and the head.
+`checkpoint=None` keeps the older meaning (`train_oneshot(cfg, None)` draws the MAE after
+`seed_everything(oneshot.seed)`, one encoder per seed) under the tag 'scratch'.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,10 +96,51 @@ def pretrain_id(cfg: Config) -> str:
     return f"pretrain-{dataset_label(cfg)}-{_digest(settings(cfg, PRETRAIN_SECTIONS))}"
 
 
-def checkpoint_tag(run_dir: str | Path | None) -> str:
-    """A pretraining run's final weights (run id + size + mtime, no machine path); 'scratch' for None."""
+def random_init_mae(cfg: Config):
+    """The random-init MultimodalMAE of `cfg` (a pretraining config): `build_mae(cfg)` right after
+    `torch.manual_seed(cfg.pretrain.seed)`; the global RNG state is restored afterwards. The same weights on
+    every call, so every user of "random init" (the seeds of a row, the probe baseline) shares one encoder."""
+    from mumae_core.models.mae import build_mae
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.pretrain.seed)
+        return build_mae(cfg)
+
+
+@dataclass(frozen=True, eq=False)
+class RandomInit:
+    """Stands where a pretraining run dir would: the encoder is `random_init_mae(cfg)`, no pretraining."""
+
+    cfg: Config
+
+    @property
+    def tag(self) -> str:
+        """'random-init:seed<k>:<hash of the data and model settings>' (the settings build_mae reads)."""
+        return f"random-init:seed{self.cfg.pretrain.seed}:{_digest(settings(self.cfg, ('data', 'model')))}"
+
+    def __repr__(self) -> str:
+        return f"RandomInit({self.tag})"
+
+
+def fresh_encoder(checkpoint: str | Path | RandomInit | None):
+    """A fresh MAE for `checkpoint`: the pretraining run's weights, the shared random-init draw, or None
+    (train_oneshot then draws its own after seeding the one-shot seed)."""
+    if checkpoint is None:
+        return None
+    if isinstance(checkpoint, RandomInit):
+        return random_init_mae(checkpoint.cfg)
+    from mumae_core.train.checkpoint import load_mae
+
+    return load_mae(checkpoint, None)[0]
+
+
+def checkpoint_tag(run_dir: str | Path | RandomInit | None) -> str:
+    """A pretraining run's final weights (run id + size + mtime, no machine path); `RandomInit.tag` for the
+    shared random init; 'scratch' for None."""
     if run_dir is None:
         return "scratch"
+    if isinstance(run_dir, RandomInit):
+        return run_dir.tag
     from mumae_core.train.checkpoint import find_checkpoint
 
     ck = find_checkpoint(run_dir)
@@ -96,7 +148,7 @@ def checkpoint_tag(run_dir: str | Path | None) -> str:
     return f"{Path(run_dir).name}:{ck.name}:{st.st_size}:{st.st_mtime_ns}"
 
 
-def oneshot_id(cfg: Config, checkpoint: str | Path | None) -> str:
+def oneshot_id(cfg: Config, checkpoint: str | Path | RandomInit | None) -> str:
     """Run id of a one-shot experiment: every setting that matters plus the checkpoint it starts from."""
     return f"oneshot-{dataset_label(cfg)}-{_digest([settings(cfg), checkpoint_tag(checkpoint)])}"
 
@@ -116,32 +168,32 @@ def pretrain_or_reuse(cfg: Config, runs_dir: str | Path, progress: bool = True) 
 
 def oneshot_or_reuse(
     cfg: Config,
-    checkpoint: str | Path | None,
+    checkpoint: str | Path | RandomInit | None,
     datasets: dict,
     runs_dir: str | Path,
     keep_model: bool = False,
     progress: bool = True,
     reps=None,
 ) -> dict:
-    """train_oneshot from `checkpoint` (a pretraining run dir; None = random init), or the metrics of the
-    finished run with the same id. keep_model: also save / reload the trained one-shot model ("model").
+    """train_oneshot from `checkpoint` (a pretraining run dir; `RandomInit` = the shared random init; None =
+    a random init drawn by train_oneshot per seed), or the metrics of the finished run with the same id.
+    keep_model: also save / reload the trained one-shot model ("model").
     reps: a function returning precomputed frozen-encoder representations (or None), called only to train."""
     from mumae_core.models.oneshot import build_oneshot_model
-    from mumae_core.train.checkpoint import load_mae
     from mumae_core.train.oneshot import METRICS_JSON, train_oneshot
 
     out = Path(runs_dir) / oneshot_id(cfg, checkpoint)
     mfile, wfile = out / METRICS_JSON, out / MODEL_FILE
-    mae = load_mae(checkpoint, None)[0] if checkpoint is not None else None
     if mfile.is_file() and (wfile.is_file() or not keep_model):
         print(f"reusing one-shot results in {out.name}", flush=True)
         saved = json.loads(mfile.read_text())
         if keep_model:
-            model = build_oneshot_model(cfg, mae)
+            model = build_oneshot_model(cfg, fresh_encoder(checkpoint))
             model.load_state_dict(torch.load(wfile, map_location="cpu", weights_only=True))
             saved["model"] = model.eval()
         saved["run_dir"] = str(out)
         return saved
+    mae = fresh_encoder(checkpoint)
     res = train_oneshot(cfg, mae, datasets, out_dir=out, progress=progress, reps=reps() if reps else None)
     if keep_model:
         torch.save(res["model"].state_dict(), wfile)

@@ -69,6 +69,10 @@ def test_run_ids_follow_the_settings_that_matter():
     assert runs.pretrain_id(cfg.with_overrides(["model.depth=2"])) != pid
     assert runs.oneshot_id(cfg, None) != runs.oneshot_id(cfg.with_overrides(["oneshot.lr=0.5"]), None)
     assert runs.oneshot_id(cfg, None) == runs.oneshot_id(cfg.with_overrides(["report.hapt=false"]), None)
+    rand = runs.RandomInit(cfg)
+    assert runs.oneshot_id(cfg, rand) != runs.oneshot_id(cfg, None), "old random-init runs are not reused"
+    assert runs.checkpoint_tag(rand).startswith(f"random-init:seed{cfg.pretrain.seed}:")
+    assert runs.checkpoint_tag(runs.RandomInit(cfg.with_overrides(["pretrain.seed=7"]))) != rand.tag
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +93,8 @@ def test_run_ablations_reuses_every_finished_run(smoke_root, tmp_path, monkeypat
     first = ablations.run_ablations(
         cfg, tmp_path, groups=("pretraining", "fusion", "sensor_mask"), progress=False
     )
-    assert list(first["row"])[:2] == [ablations.HEADLINE, ablations.SHORT_REFERENCE]
+    learned = first[first["group"] != ablations.BASELINE_GROUP]  # the baselines follow the reference row
+    assert list(learned["row"])[:2] == [ablations.HEADLINE, ablations.SHORT_REFERENCE]
     assert first.loc[first["row"] == ablations.HEADLINE, "diff"].item() == 0.0
     assert first["accuracy"].between(0, 100).all() and (first["ci95"] > 0).all()
 
@@ -102,3 +107,112 @@ def test_run_ablations_reuses_every_finished_run(smoke_root, tmp_path, monkeypat
         cfg, tmp_path, groups=("pretraining", "fusion", "sensor_mask"), progress=False
     )
     assert again.equals(first)
+
+
+def _smoke_cfg(smoke_root, *extra):
+    return get_config(
+        "smoke", [f"data.root={smoke_root}", "data.modalities=acc_watch,gyro", "pretrain.device=cpu", *extra]
+    ).validate()
+
+
+def _count_encodes(monkeypatch) -> list[int]:
+    """Every encode_representations call (the Runner's and train_oneshot's), as the split's size."""
+    from mumae_core import eval as ev
+
+    calls, real = [], ev.encode_representations
+
+    def counting(model, ds, *a, **k):
+        calls.append(len(ds))
+        return real(model, ds, *a, **k)
+
+    monkeypatch.setattr("mumae_core.eval.encode_representations", counting)
+    monkeypatch.setattr("mumae_core.train.oneshot.encode_representations", counting)
+    return calls
+
+
+@pytest.mark.slow
+def test_random_init_seeds_share_one_encoder_encoded_once(smoke_root, tmp_path, monkeypatch):
+    """Regression (fails on the old code: each seed drew and encoded its own random MAE): the seeds of a
+    random-init frozen row start from runs.random_init_mae (the probe baseline's encoder), encoded once."""
+    import torch
+
+    cfg = _smoke_cfg(smoke_root)
+    calls = _count_encodes(monkeypatch)
+    row = next(r for r in ablations.ROWS if r.schedule == "none")
+    res = ablations.Runner(cfg, tmp_path, progress=False).train(row, keep_model=True)
+    assert cfg.oneshot.seeds >= 2 and len(res["models"]) == cfg.oneshot.seeds
+    assert len(calls) == 3, f"train / val / test encoded once for all seeds, got {calls}"
+    probe = runs.random_init_mae(cfg).state_dict()
+    for m in res["models"]:
+        enc = m.encoder.state_dict()
+        assert all(torch.equal(enc[k], probe[k]) for k in probe), "a seed's encoder is not the shared draw"
+    tags = [(d / runs.REUSE_TAG).read_text() for d in tmp_path.iterdir() if d.name.startswith("oneshot-")]
+    assert len(tags) == cfg.oneshot.seeds and all("random-init:seed" in t for t in tags), tags
+
+
+@pytest.mark.slow
+def test_ablation_table_has_the_baselines_after_the_reference(smoke_root, tmp_path, monkeypatch):
+    import numpy as np
+
+    from mumae_core import baselines
+
+    cfg = _smoke_cfg(smoke_root)
+    probes = []
+    real_probe = baselines.encoder_probe
+    monkeypatch.setattr(
+        "mumae_core.baselines.encoder_probe", lambda *a, **k: probes.append(1) or real_probe(*a, **k)
+    )
+    first = ablations.run_ablations(cfg, tmp_path, groups=("pretraining",), progress=False)
+    rows = list(first["row"])
+    base = first[first["group"] == ablations.BASELINE_GROUP]
+    names = base["row"].tolist()
+    at = rows.index(ablations.HEADLINE) + 1
+    assert rows[at : at + len(names)] == names, "the baselines follow the reference row"
+    assert {"mean and std: all sensors", baselines.RANDOM_PROBE, baselines.PRETRAINED_PROBE} <= set(names)
+    assert (base["reference"] == ablations.HEADLINE).all() and (base["seeds"] == 0).all()
+    assert (base["pretraining"] == "none").all() and (base["seed_sd"] == 0).all()
+    assert np.isfinite(base[["accuracy", "diff", "diff_ci95", "p", "p_holm"]].to_numpy(float)).all()
+    assert (base["diff"] != 0).any() and (first["p_holm"] >= first["p"]).all()
+    assert not probes, "the probes must reuse the R^m the one-shot rows encoded"
+
+    def boom(*a, **k):
+        raise AssertionError("a second run trained or encoded again")
+
+    for name in (
+        "mumae_core.train.pretrain.pretrain", "mumae_core.train.oneshot.train_oneshot",
+        "mumae_core.eval.encode_representations", "mumae_core.baselines.encoder_probe",
+        "mumae_core.baselines.run_baselines",
+    ):  # fmt: skip
+        monkeypatch.setattr(name, boom)
+    again = ablations.run_ablations(cfg, tmp_path, groups=("pretraining",), progress=False)
+    assert again.equals(first)
+    off = ablations.run_ablations(
+        cfg.with_overrides(["report.ablation_baselines=false"]), tmp_path, groups=("pretraining",),
+        progress=False,
+    )  # fmt: skip
+    assert ablations.BASELINE_GROUP not in set(off["group"]) and list(off["row"]) == [
+        r for r in rows if r not in names
+    ]
+
+
+@pytest.mark.slow
+def test_headline_and_ablations_share_one_baseline_function(smoke_root, tmp_path, monkeypatch):
+    """02 (headline) scores the baselines once; 05 (run_ablations) then reuses those very scores."""
+    from mumae_core import headline
+
+    cfg = _smoke_cfg(smoke_root, "report.headline_rows=full,scratch")
+    h = headline.headline(cfg, tmp_path, "SynthAct", progress=False)
+    in_02 = {r["model"]: r["accuracy"] for r in h.rows if r["kind"] == "baseline"}
+    assert "mean and std: all sensors" in in_02 and h.verdict
+
+    def boom(*a, **k):
+        raise AssertionError("05 recomputed what 02 ran")
+
+    for name in (
+        "mumae_core.train.oneshot.train_oneshot", "mumae_core.baselines.run_baselines",
+        "mumae_core.eval.encode_representations",
+    ):  # fmt: skip
+        monkeypatch.setattr(name, boom)
+    table = ablations.run_ablations(cfg, tmp_path, groups=("pretraining",), progress=False)
+    in_05 = table[table["group"] == ablations.BASELINE_GROUP].set_index("row")["accuracy"].to_dict()
+    assert in_05 == in_02

@@ -187,10 +187,14 @@ def train_oneshot(
 ) -> dict:
     """Episodic training + validation-class selection + test on saved episodes. Returns the metrics dict.
 
-    reps: {"train", "val", "test"} representations (`eval.encode_representations`) of a FIXED pretrained
-    encoder computed earlier for the same data, e.g. shared by the seeds of one row; None = encode here.
+    reps: {"train", "val", "test"} representations (`eval.encode_representations`) of a FIXED encoder
+    (pretrained, or the shared random init) computed earlier for the same data, e.g. shared by the seeds of
+    one row; None = encode here.
 
-    mae: a (pretrained) MultimodalMAE, None = randomly initialised. datasets: {"train", "val", "test"}
+    mae: a (pretrained) MultimodalMAE; None = randomly initialised here, after `seed_everything(oneshot.seed)`
+    (so each one-shot seed draws its own encoder). For the random init shared by every seed and by the
+    random-init probe baseline, pass `mumae_core.runs.random_init_mae(cfg)` (drawn from pretrain.seed): the
+    ablation and headline rows do (`runs.RandomInit`). datasets: {"train", "val", "test"}
     (default: build_datasets(cfg, stage="oneshot")). out_dir: where metrics.json, metrics.jsonl, config.json
     and test_episodes.csv go (None = write nothing). The returned dict also holds the trained model under
     "model" (not written to JSON).
