@@ -2,7 +2,7 @@
 
     {"notebook", "profile", "metrics": {name: number}, "headline": [row], "ablations": [row], ...}
 
-"runs" lists the training runs the notebook made or reused (`runs.used_runs()`: run id, made / reused,
+"provenance" lists the training runs the notebook made or reused (`runs.used_runs()`: run id, made / reused,
 commit, code version), added by write_metrics unless the caller passes its own; index.md's Provenance table
 is built from it.
 
@@ -42,12 +42,12 @@ def write_metrics(path: str | os.PathLike, notebook: str, profile: str, **sectio
     """Write the notebook's metrics JSON (atomically) and return its path.
 
     sections: `metrics={name: number}`, `headline=[row]`, `ablations=[row]`, `notes=[str]`, anything else
-    JSON can hold. `runs` defaults to this process's `runs.used_runs()` (omitted when there are none).
+    JSON can hold. `provenance` defaults to this process's `runs.used_runs()` (omitted when there are none).
     """
     from mumae_core.runs import used_runs
 
-    if "runs" not in sections and used_runs():
-        sections["runs"] = used_runs()
+    if "provenance" not in sections and used_runs():
+        sections["provenance"] = used_runs()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, _clean(dict(notebook=notebook, profile=profile, **sections), "metrics"))

@@ -581,9 +581,15 @@ def _short_commit(commit: str | None, dirty: bool | None) -> str:
 
 def provenance_section(metrics: dict[str, dict | None]) -> list[str]:
     """index.md's Provenance section: one table of the runs each notebook made or reused (the notebooks'
-    metrics "runs", from `runs.used_runs()`), with the commit and code version that made each run."""
+    metrics "provenance", from `runs.used_runs()`), with the commit and code version that made each run."""
     here = code_version()
-    rows = [(nb, r) for nb, m in metrics.items() if m for r in m.get("runs", [])]
+    rows = [
+        (nb, r)
+        for nb, m in metrics.items()
+        if m and isinstance(m.get("provenance"), list)
+        for r in m["provenance"]
+        if isinstance(r, dict)
+    ]
     L = ["## Provenance", ""]
     if not rows:
         return L + ["_No notebook recorded the training runs it used._", ""]

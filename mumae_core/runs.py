@@ -20,7 +20,7 @@ holds the run of the current code and the id names a setting, not a code state.
 
 Used runs: each call of pretrain_or_reuse / oneshot_or_reuse records {run, kind, action (made / reused),
 commit, dirty, code_version} in a per-process registry (`used_runs()`); `metrics.write_metrics` copies it into
-the notebook's metrics JSON as "runs", and index.md's Provenance table lists them per notebook.
+the notebook's metrics JSON as "provenance", and index.md's Provenance table lists them per notebook.
 """
 
 from __future__ import annotations

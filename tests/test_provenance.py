@@ -183,7 +183,7 @@ def test_write_metrics_records_the_used_runs_and_index_shows_them(tmp_path):
     out = tmp_path / "report"
     write_metrics(out / "metrics" / "02_one_shot.json", "02_one_shot", "smoke", metrics={"a": 1.0})
     m = read_metrics(out / "metrics" / "02_one_shot.json")
-    assert [(r["run"], r["action"]) for r in m["runs"]] == [
+    assert [(r["run"], r["action"]) for r in m["provenance"]] == [
         ("pretrain-x-1", "reused"),
         ("oneshot-x-2", "made"),
     ]
