@@ -594,9 +594,10 @@ def provenance_section(metrics: dict[str, dict | None]) -> list[str]:
     if not rows:
         return L + ["_No notebook recorded the training runs it used._", ""]
     L += [
-        f"The training runs behind the numbers, per notebook: made by this report or reused from an earlier "
-        f"one, with the commit and code version (`runs.code_version()`) that made each. This code is "
-        f"`{here}`; a run is reused only when its code version equals the code's that reused it.",
+        "The training runs behind the numbers, per notebook: made (trained when the notebook ran) or reused "
+        "(a finished run found under the runs folder), with the commit and code version "
+        f"(`runs.code_version()`) that made each. This code is `{here}`; a run is reused only when the same "
+        "code version made it.",
         "",
         "| notebook | run | made or reused | commit | code version |",
         "|---|---|---|---|---|",
