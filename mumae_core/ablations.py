@@ -293,7 +293,8 @@ class Runner:
         of `reference` (a combined result of the headline model), the one function 02 and 05 use.
 
         Reused from runs_dir/baselines-<dataset>-<hash> (data, model, mask and pretraining settings, both
-        encoders' tags, the episodes' fingerprint, the baseline names) when scored before. The encoder probes
+        encoders' tags, the episodes' fingerprint, the baseline names, the code version and baselines.py's
+        source) when scored before. The encoder probes
         take R^m from the frozen representations this Runner encoded (same encoder, same precision as the
         one-shot rows) when it has them, else encode it once per split.
         -> [{"baseline", "test", "test_episodes_fingerprint"}], in `baselines_for` order.
@@ -314,7 +315,11 @@ class Runner:
             )
         data = self.datasets(pre)
         names = [b.name for b in baselines_for(pre, data["train"], ckpt)]
-        key = [runs.settings(pre, runs.PRETRAIN_SECTIONS), runs.checkpoint_tag(ckpt), rand.tag, fp, names]
+        import mumae_core.baselines as baselines_module
+
+        # the code that computes the scores: the run code (code_version) and baselines.py itself
+        code = [runs.code_version(), runs._digest(Path(baselines_module.__file__).read_text())]
+        key = [runs.settings(pre, runs.PRETRAIN_SECTIONS), runs.checkpoint_tag(ckpt), rand.tag, fp, names, code]
         out = self.runs_dir / f"baselines-{runs.dataset_label(pre)}-{runs._digest(key)}" / BASELINES_FILE
         if out.is_file():
             print(f"reusing baseline scores in {out.parent.name}", flush=True)

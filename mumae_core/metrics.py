@@ -2,6 +2,10 @@
 
     {"notebook", "profile", "metrics": {name: number}, "headline": [row], "ablations": [row], ...}
 
+"provenance" lists the training runs the notebook made or reused (`runs.used_runs()`: run id, made / reused,
+commit, code version), added by write_metrics unless the caller passes its own; index.md's Provenance table
+is built from it.
+
 Rows are flat dicts; accuracy rows carry `accuracy` and `ci95` in percent (as train.oneshot reports them).
 A NaN or inf anywhere is an error naming its key: a report never records a non-finite number.
 """
@@ -38,8 +42,12 @@ def write_metrics(path: str | os.PathLike, notebook: str, profile: str, **sectio
     """Write the notebook's metrics JSON (atomically) and return its path.
 
     sections: `metrics={name: number}`, `headline=[row]`, `ablations=[row]`, `notes=[str]`, anything else
-    JSON can hold.
+    JSON can hold. `provenance` defaults to this process's `runs.used_runs()` (omitted when there are none).
     """
+    from mumae_core.runs import used_runs
+
+    if "provenance" not in sections and used_runs():
+        sections["provenance"] = used_runs()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, _clean(dict(notebook=notebook, profile=profile, **sections), "metrics"))

@@ -6,7 +6,8 @@ Output layout (`out`, default reports/<profile>):
     figures/, tables/         written by the notebooks (viz.style.save_figure, viz.tables.save_table)
     metrics/<nb>.json         written by the notebooks (mumae_core.metrics.write_metrics)
     status.json               per-notebook status, time, error (merged across `--only` runs)
-    index.md                  title, headline results and figures, failures, timings, benchmarks, machine
+    index.md                  title, verdict, headline results and figures, failures, timings, the
+                              Provenance table (each run's own commit and code version), benchmarks, machine
 
 No file of the report holds an absolute path of the machine that wrote it: after each notebook runs, its
 executed copy (with papermill's injected parameters and metadata), its metrics JSON, status.json, index.md
@@ -36,6 +37,7 @@ from typing import Any
 
 from mumae_core import notebook, paths, runtime
 from mumae_core.metrics import read_metrics
+from mumae_core.provenance import code_version
 from mumae_core.viz.tables import _cell as _fmt_cell
 from mumae_core.viz.tables import rows_to_markdown
 
@@ -541,9 +543,10 @@ def _time_claims(
     kept = [r for r in results.values() if not _this_run(r, started) and r.seconds is not None]
     busy = sum(r.seconds for r in ran)
     L = [
-        f"Run {started:%Y-%m-%d %H:%M %Z} at git commit `{env.get('git_commit')}`: executed "
-        f"{len(ran)} notebook{'s' * (len(ran) != 1)} in {_fmt_seconds(busy)} "
-        f"({_fmt_seconds(total_seconds)} wall time for the report)."
+        f"Rendered {started:%Y-%m-%d %H:%M %Z} at git commit `{env.get('git_commit')}` (code version "
+        f"`{code_version()}`): executed {len(ran)} notebook{'s' * (len(ran) != 1)} in {_fmt_seconds(busy)} "
+        f"({_fmt_seconds(total_seconds)} wall time for the report). The numbers come from the training runs "
+        "listed under Provenance, each with the commit and code version that made it."
     ]
     if kept:
         L[0] += (
@@ -568,6 +571,45 @@ def _time_claims(
             "No notebook reused a finished run: these times include all the training the notebooks did.",
         ]
     return L
+
+
+def _short_commit(commit: str | None, dirty: bool | None) -> str:
+    if not commit:
+        return "not recorded"
+    return f"`{commit[:12]}`" + (" (dirty)" if dirty else "")
+
+
+def provenance_section(metrics: dict[str, dict | None]) -> list[str]:
+    """index.md's Provenance section: one table of the runs each notebook made or reused (the notebooks'
+    metrics "provenance", from `runs.used_runs()`), with the commit and code version that made each run."""
+    here = code_version()
+    rows = [
+        (nb, r)
+        for nb, m in metrics.items()
+        if m and isinstance(m.get("provenance"), list)
+        for r in m["provenance"]
+        if isinstance(r, dict)
+    ]
+    L = ["## Provenance", ""]
+    if not rows:
+        return L + ["_No notebook recorded the training runs it used._", ""]
+    L += [
+        "The training runs behind the numbers, per notebook: made (trained when the notebook ran) or reused "
+        "(a finished run found under the runs folder), with the commit and code version "
+        f"(`runs.code_version()`) that made each. This code is `{here}`; a run is reused only when the same "
+        "code version made it.",
+        "",
+        "| notebook | run | made or reused | commit | code version |",
+        "|---|---|---|---|---|",
+    ]
+    for nb, r in rows:
+        cv = r.get("code_version") or "not recorded"
+        cv = f"`{cv}`" + (" (this code)" if cv == here else "")
+        L += [
+            f"| {nb} | `{r.get('run')}` | {r.get('action', '?')} | "
+            f"{_short_commit(r.get('commit'), r.get('dirty'))} | {cv} |"
+        ]
+    return L + [""]
 
 
 def _embed(out: Path, pattern: str, what: str) -> list[str]:
@@ -680,6 +722,7 @@ def write_index(
         ]
     L += [""]
 
+    L += provenance_section(metrics)
     L += ["## Figures", ""] + (_links(out, "figures") or ["_none_"]) + [""]
     L += ["## Tables", ""] + (_links(out, "tables") or ["_none_"]) + [""]
     L += _bench_summary(bench_dir, out)

@@ -19,19 +19,35 @@ representations are encoded once, like a pretrained one's) and the "encoder, ran
 `mumae_core.baselines` is that same encoder. The one-shot seed still draws the fusion and the head.
 `checkpoint=None` keeps the older meaning (`train_oneshot(cfg, None)` draws the MAE after
 `seed_everything(oneshot.seed)`, one encoder per seed) under the tag 'scratch'.
+
+Code versions (`mumae_core.provenance`): every run writes provenance.json when it starts (commit, dirty,
+code_version, created, mumae_core version). A run is reused (or, unfinished, resumed) only when the code
+version that made it equals this code's; otherwise the line "run X was made by code version A, this code is B:
+training it again" is printed, the old run dir is moved aside to `<id>.stale-<A>` (kept, never deleted; the
+user deletes it) and the run is trained again in `<id>`. A run without provenance.json (made before it was
+recorded) is stale (`<id>.stale-unknown`). The code version is NOT part of the run id, so a run dir always
+holds the run of the current code and the id names a setting, not a code state.
+
+Used runs: each call of pretrain_or_reuse / oneshot_or_reuse records {run, kind, action (made / reused),
+commit, dirty, code_version} in a per-process registry (`used_runs()`); `metrics.write_metrics` copies it into
+the notebook's metrics JSON as "provenance", and index.md's Provenance table lists them per notebook.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from mumae_core import provenance
 from mumae_core.config import Config
+from mumae_core.provenance import code_version as code_version  # re-exported: runs.code_version()
+from mumae_core.provenance import git_commit as git_commit  # re-exported: runs.git_commit()
 
 # keys that never change a run's numbers (a run may move to another machine, device or data copy)
 FREE_KEYS = (
@@ -154,16 +170,67 @@ def oneshot_id(cfg: Config, checkpoint: str | Path | RandomInit | None) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------
+_USED: dict[str, dict[str, Any]] = {}  # run id -> its entry, in first-use order (this process)
+
+
+def record_use(run_dir: str | Path, kind: str, action: str) -> dict[str, Any]:
+    """Add the run in `run_dir` to this process's registry (`action`: "made" or "reused"; a run made and
+    then reused by the same process stays "made"); return its entry."""
+    run_dir = Path(run_dir)
+    rec = provenance.read(run_dir) or {}
+    entry = {
+        "run": run_dir.name,
+        "kind": kind,
+        "action": action,
+        "commit": rec.get("commit"),
+        "dirty": rec.get("dirty"),
+        "code_version": "+".join(sorted(provenance.versions(rec))) if rec else provenance.UNKNOWN,
+    }
+    return _USED.setdefault(run_dir.name, entry)
+
+
+def used_runs() -> list[dict[str, Any]]:
+    """The runs this process made or reused (copies of the registry entries, in first-use order)."""
+    return [dict(e) for e in _USED.values()]
+
+
+def clear_used_runs() -> None:
+    """Empty the registry (a new notebook in the same process, tests)."""
+    _USED.clear()
+
+
+def _set_aside_if_stale(run: Path) -> None:
+    """When `run` holds files made by another code version, print why and move it to `<id>.stale-<A>`."""
+    if not run.is_dir() or not any(run.iterdir()):
+        return
+    why = provenance.stale_reason(run)
+    if why is None:
+        return
+    old = provenance.read(run)
+    tag = str((old or {}).get("code_version") or provenance.UNKNOWN)
+    dest = run.with_name(f"{run.name}.stale-{tag}")
+    k = 2
+    while dest.exists():
+        dest, k = run.with_name(f"{run.name}.stale-{tag}-{k}"), k + 1
+    print(f"{why}: training it again (the old run is kept in {dest.name})", flush=True)
+    shutil.move(str(run), str(dest))
+
+
 def pretrain_or_reuse(cfg: Config, runs_dir: str | Path, progress: bool = True) -> tuple[Path, dict]:
-    """(run_dir, summary) of the pretraining `cfg` describes: reused when finished, resumed when not."""
+    """(run_dir, summary) of the pretraining `cfg` describes: reused when finished, resumed when not, both
+    only when made by this code version (else moved aside and trained again)."""
     from mumae_core.train.pretrain import pretrain
 
     run = Path(runs_dir) / pretrain_id(cfg)
+    _set_aside_if_stale(run)
     summary = run / "summary.json"
     if summary.is_file():
         print(f"reusing the finished pretraining run {run.name}", flush=True)
+        record_use(run, "pretrain", "reused")
         return run, json.loads(summary.read_text())
-    return run, pretrain(cfg, run, progress=progress)
+    out = pretrain(cfg, run, progress=progress)
+    record_use(run, "pretrain", "made")
+    return run, out
 
 
 def oneshot_or_reuse(
@@ -183,6 +250,7 @@ def oneshot_or_reuse(
     from mumae_core.train.oneshot import METRICS_JSON, train_oneshot
 
     out = Path(runs_dir) / oneshot_id(cfg, checkpoint)
+    _set_aside_if_stale(out)
     mfile, wfile = out / METRICS_JSON, out / MODEL_FILE
     if mfile.is_file() and (wfile.is_file() or not keep_model):
         print(f"reusing one-shot results in {out.name}", flush=True)
@@ -192,6 +260,7 @@ def oneshot_or_reuse(
             model.load_state_dict(torch.load(wfile, map_location="cpu", weights_only=True))
             saved["model"] = model.eval()
         saved["run_dir"] = str(out)
+        record_use(out, "oneshot", "reused")
         return saved
     mae = fresh_encoder(checkpoint)
     res = train_oneshot(cfg, mae, datasets, out_dir=out, progress=progress, reps=reps() if reps else None)
@@ -199,4 +268,5 @@ def oneshot_or_reuse(
         torch.save(res["model"].state_dict(), wfile)
     (out / REUSE_TAG).write_text(json.dumps(checkpoint_tag(checkpoint)))
     res["run_dir"] = str(out)
+    record_use(out, "oneshot", "made")
     return res

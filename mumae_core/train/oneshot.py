@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from mumae_core import provenance
 from mumae_core.data.episodes import (
     EpisodeStore,
     EpisodicSampler,
@@ -207,8 +208,7 @@ def train_oneshot(
         datasets = build_datasets(cfg, stage="oneshot", progress=progress)
     check_inputs(cfg, datasets, train=True)
     out = Path(out_dir) if out_dir is not None else None
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
+    prov = provenance.start_run(out) if out is not None else provenance.record()  # which code made it
     test_eps, test_path = _test_episodes(cfg, datasets["test"], out, test_episodes_path)
     val_eps = sample_episodes(
         list(datasets["val"].labels), o.val_episodes, val_way(cfg, datasets["val"]), o.shot, o.query,
@@ -325,6 +325,7 @@ def train_oneshot(
         "test_episodes_fingerprint": episodes_fingerprint(test_eps),
         "seconds": {"train_and_val": train_seconds, "test": test["seconds_total"]},
         "config": cfg.to_dict(),
+        "provenance": prov,  # a copy of provenance.json
     }
     if out is not None:
         write_json_atomic(out / METRICS_JSON, metrics)

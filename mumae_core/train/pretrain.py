@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from mumae_core import runtime
+from mumae_core import provenance, runtime
 from mumae_core.config import Config
 from mumae_core.errors import (
     CheckpointError,
@@ -409,6 +409,7 @@ class _Run:
         found = self._newest_good_checkpoint()
         if found is None:
             if self.info.is_main:
+                provenance.start_run(self.out)  # before any step: which code made this run
                 runlog.truncate_metrics(self.out, 0)
                 runlog.write_config(self.out, self.cfg, self.info.world_size)
             return
@@ -427,6 +428,7 @@ class _Run:
                 copy_checkpoint(path, self.out / LAST)
             runlog.truncate_metrics(self.out, self.step)
             runlog.note_resume(self.out, self.step)
+            provenance.note_resume(self.out)
 
     def _newest_good_checkpoint(self) -> tuple[Path, dict] | None:
         """(path, state) of checkpoint-last.pt, or of checkpoint-prev.pt when the last one is unreadable
@@ -707,6 +709,7 @@ class _Run:
             "dtype": str(self.dtype or torch.float32).replace("torch.", ""),
             "checkpoint": str(self.out / FINAL),
             "peak_memory_mb": round(peak_memory_mb(self.device), 1),
+            "provenance": provenance.read(self.out),  # a copy of provenance.json
         }
         if "model" in val:
             summary["headline"] = (

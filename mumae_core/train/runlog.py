@@ -4,6 +4,7 @@
                     "resumes": [{step, time, environment}, ...]}
     metrics.jsonl  one JSON object per logged step: {step, epoch, lr, loss, loss_<modality>..., time}
     summary.json   the run's final numbers (written once at the end)
+    provenance.json  which code made the run (`mumae_core.provenance`, written when the run starts)
 
 Only rank 0 writes; every writer here is a plain function of the run directory.
 """
