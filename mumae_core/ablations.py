@@ -319,7 +319,8 @@ class Runner:
 
         # the code that computes the scores: the run code (code_version) and baselines.py itself
         code = [runs.code_version(), runs._digest(Path(baselines_module.__file__).read_text())]
-        key = [runs.settings(pre, runs.PRETRAIN_SECTIONS), runs.checkpoint_tag(ckpt), rand.tag, fp, names, code]
+        key = [runs.settings(pre, runs.PRETRAIN_SECTIONS), runs.checkpoint_tag(ckpt), rand.tag, fp, names]
+        key.append(code)
         out = self.runs_dir / f"baselines-{runs.dataset_label(pre)}-{runs._digest(key)}" / BASELINES_FILE
         if out.is_file():
             print(f"reusing baseline scores in {out.parent.name}", flush=True)
