@@ -95,5 +95,7 @@ CAPTION = (
     "of the accuracy averaged over the one-shot seeds; seed_sd: SD of the seeds' accuracies (seeds = how "
     "many; 0 for the non-learned baselines, which have no seed); diff ± diff_ci95: paired difference to the "
     "first row (pretrained Mu-MAE) over the same episodes. Baselines use the same episodes, the same "
-    "cosine-prototype head and statistics fitted on the training classes only."
+    "cosine-prototype head and statistics fitted on the training classes only. The pretrained rows share "
+    "one pretraining run and the random-init rows one encoder drawn from pretrain.seed (the encoder probe "
+    "'random init' is that same encoder), so seed_sd covers the one-shot stage's seeds only."
 )

@@ -18,16 +18,17 @@
 #
 # Every row is scored on the **same saved test episodes**, so each row's difference to its reference is a
 # paired difference with its own 95% CI (`mumae_core.stats`). The rows are data: `mumae_core.ablations.ROWS`
-# (group, name, overrides, reference, pretraining schedule); `report.ablation_groups` picks the groups.
-# Groups: sensor masking (synchronized / independent / none), mask ratio, pretraining vs random init, fusion
-# (cross-attention / concat / mean / best single modality, chosen on the validation classes), strided vs
-# contiguous sensor patches, episode-level vs per-clip fusion, dataset z-score vs per-clip min-max sensor
-# normalisation, and each modality missing at test time.
+# (group, name, overrides, reference, pretraining schedule); `report.ablation_groups` picks the groups (the
+# default profile runs the groups that fit its time budget; the paper profile runs them all; add any with
+# `overrides=["report.ablation_groups=sensor_mask,mask_ratio,..."]`). The **non-learned baselines** of 02
+# follow the reference row as its comparators (`report.ablation_baselines`).
 #
 # Rows that need their own pretraining use a **shorter schedule** (`report.ablation_epochs`) than the
 # headline run and are compared with a reference pretrained on that same short schedule; rows that differ
-# only in the one-shot stage share the headline checkpoint (and reuse 02's runs). SynthAct is synthetic;
-# HAPT is real, sensor-only.
+# only in the one-shot stage share the headline checkpoint (and reuse 02's runs). "X missing at test" feeds the
+# headline model without X; "trained without X" trains the one-shot stage without X (`report.trained_without`
+# says for which X): the first mixes what X carries with the shift of R^m when X is removed, the second not.
+# SynthAct is synthetic; HAPT is real, sensor-only.
 
 # %% tags=["parameters"]
 profile = "smoke"  # smoke | default | paper: every size, epoch and episode count comes from the profile
@@ -57,10 +58,14 @@ display(table)
 
 # %%
 note = (
-    "Accuracy (%) ± 95% CI over the same saved test episodes; 'diff' is the paired difference to the row "
-    f"named in 'reference'. Rows marked 'short ({cfg.report.ablation_epochs} ep)' were pretrained on a "
-    "shorter schedule than the headline run and are compared with a reference pretrained on that same short "
-    "schedule. SynthAct is synthetic."
+    "5-way 1-shot accuracy (%) on the same saved test episodes. accuracy ± ci95: mean and 95% CI over "
+    "episodes of the accuracy averaged over the one-shot seeds (seeds = how many; pretraining runs once per "
+    "row); seed_sd: SD of the seeds' accuracies. diff ± diff_ci95: paired difference over the same episodes "
+    "to the row named in 'reference'; diff_seed_sd: SD over seeds of the per-seed difference; p: two-sided; "
+    "p_holm: Holm-corrected over the compared rows of the table (baselines included); significant: "
+    f"p_holm < 0.05. Rows marked 'short ({cfg.report.ablation_epochs} ep)' were pretrained on a shorter "
+    "schedule than the headline run and are compared with a reference pretrained on that same short "
+    "schedule. Non-learned baselines have no seed (seeds 0). SynthAct is synthetic."
 )
 rows = table.to_dict("records")
 tables.save_table(rows, P.tables_dir, "05_ablations", note=note)
