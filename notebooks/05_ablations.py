@@ -25,9 +25,10 @@
 #
 # Rows that need their own pretraining use a **shorter schedule** (`report.ablation_epochs`) than the
 # headline run and are compared with a reference pretrained on that same short schedule; rows that differ
-# only in the one-shot stage share the headline checkpoint (and reuse 02's runs). "X missing at test" feeds the
-# headline model without X; "trained without X" trains the one-shot stage without X (`report.trained_without`
-# says for which X): the first mixes what X carries with the shift of R^m when X is removed, the second not.
+# only in the one-shot stage share the headline checkpoint (and reuse 02's runs). "X missing at test" feeds
+# the headline model without X; "trained without X" trains the one-shot stage without X
+# (`report.trained_without` says for which X): the first mixes what X carries with the shift of R^m when X
+# is removed, the second not.
 # SynthAct is synthetic; HAPT is real, sensor-only.
 
 # %% tags=["parameters"]
