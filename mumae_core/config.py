@@ -86,6 +86,13 @@ class ModelConfig:
     # measured, see benchmarks/README.md) | sdpa | explicit
     attention: str = "auto"
     attention_explicit_max_tokens: int = 256  # auto on the CPU: longer sequences use SDPA (measured faster)
+    # readout of R^m = encode().pooled: tokens (fc_norm of the mean over all tokens; reference) | per_modality
+    # (mean of each present modality's token mean) | cls (a learned token in the encoder; a pretraining
+    # setting). tokens and per_modality read the same weights: one-shot-stage values (runs.READOUT_SETTINGS)
+    pooling: str = "tokens"
+    # sensor reconstruction target: per_token (normalised over each token's values when norm_target;
+    # reference) | dataset (the input as given, z-scored with train statistics: keeps each token's level)
+    sensor_target: str = "per_token"
 
     def dims(self) -> dict[str, int]:
         """Resolved encoder/decoder dims: the size preset with explicit overrides applied."""
@@ -176,6 +183,8 @@ ABLATION_GROUPS = (
     "fusion_scope",
     "sensor_norm",
     "missing",
+    "pooling",
+    "sensor_target",
 )
 
 
@@ -311,6 +320,8 @@ class Config:
         _number("model.drop_path", m.drop_path, lo=0.0, hi=1.0, hi_open=True)
         _choice("model.attention", m.attention, ("auto", "sdpa", "explicit"))
         _positive("model.attention_explicit_max_tokens", m.attention_explicit_max_tokens)
+        _choice("model.pooling", m.pooling, ("tokens", "per_modality", "cls"))
+        _choice("model.sensor_target", m.sensor_target, ("per_token", "dataset"))
         if self.has_video:
             if d.num_frames % m.tubelet:
                 raise ConfigError(
