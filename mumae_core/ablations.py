@@ -45,7 +45,7 @@ GROUP_TITLES = {
     "fusion": "fusion",
     "fusion_scope": "fusion scope",
     "missing": "missing at test",
-    "pooling": "R^m readout",
+    "pooling": "readout (pooling)",  # no ^: the title names a figure file in 05
     "sensor_target": "sensor targets",
 }
 

@@ -198,3 +198,24 @@ def test_rows_run_for_the_default_profile_not_for_smoke():
     for name in ("R^m: learned cls token", "sensor targets: dataset z-score, not per token"):
         pre, _ = ablations.row_configs(cfg, rows[name])
         assert rows[name].schedule == "short" and runs.pretrain_id(pre) != runs.pretrain_id(cfg)
+
+
+def test_cls_consumers_get_per_modality_tokens():
+    """04's encoder attention (segments index the sequence behind the cls token) and the one-shot fusion
+    (one modality's tokens, no cls token) on a cls model."""
+    from mumae_core.viz.attention import encoder_attention_received
+
+    cfg = make_cfg(model__pooling="cls")
+    torch.manual_seed(0)
+    mae = build_mae(cfg).eval()
+    batch, masks = make_batch(cfg), masks_for(cfg)
+    enc = mae.encode(batch, masks, return_attn=True)
+    got = encoder_attention_received(enc, mae.token_counts())
+    received = enc.attn[-1].float().mean(dim=1).mean(dim=1)  # (B, 1 + S)
+    s, e = enc.segments["gyro"]
+    assert torch.allclose(torch.from_numpy(got["gyro"].compressed()), received[:, s:e].reshape(-1), atol=1e-6)
+
+    model = build_oneshot_model(cfg, mae)
+    rm, feats = model.representations(batch)
+    assert rm.shape == (2, 32) and {m: f.shape[1] for m, f in feats.items()} == mae.token_counts()
+    assert model.clip_features(batch).shape == (2, 32)
