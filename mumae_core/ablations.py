@@ -57,6 +57,9 @@ GROUP_TITLES = {
     "fusion": "fusion",
     "fusion_scope": "fusion scope",
     "missing": "missing at test",
+    "pooling": "readout (pooling)",  # no ^: the title names a figure file in 05
+    "cls_token": "readout (learned token)",
+    "sensor_target": "sensor targets",
 }
 
 
@@ -119,6 +122,22 @@ ROWS: tuple[Row, ...] = (
         needs=("multimodal",),
     ),  # fmt: skip
     Row("missing", "missing at test", kind="missing", needs=("multimodal",)),
+    # R^m readout: per_modality reads the headline weights another way (one-shot stage: READOUT_SETTINGS);
+    # cls puts a token into the encoder, so it pretrains
+    Row(
+        "pooling",
+        "R^m: mean of per-modality means",
+        oneshot=("model.pooling=per_modality",),
+        needs=("multimodal",),
+    ),
+    Row("cls_token", "R^m: learned cls token", ("model.pooling=cls",), **_S),
+    Row(
+        "sensor_target",
+        "sensor targets: dataset z-score, not per token",
+        ("model.sensor_target=dataset",),
+        needs=("sensors",),
+        **_S,
+    ),
 )
 SCHEDULES = ("headline", "short", "none")
 
@@ -256,6 +275,7 @@ class Runner:
 
         key = runs._digest(
             [runs.checkpoint_tag(checkpoint), runs.settings(cfg, ("data",)), o.fusion, o.fusion_scope]
+            + [cfg.model.pooling]  # R^m is read out by the one-shot config's pooling
         )
         if key not in self._reps:
             device = resolve_device(o.device)

@@ -71,6 +71,11 @@ FREE_KEYS = (
 )
 FREE_SECTIONS = ("report",)
 PRETRAIN_SECTIONS = ("data", "model", "mask", "pretrain")
+# settings of the pretraining sections that, at these values, only change how the one-shot stage reads the
+# encoder out: left out of the pretraining id (the weights are the same), kept in the one-shot id
+# (model.pooling: tokens and per_modality differ only in fc_norm's input, which the pretraining loss never
+# uses; cls adds a token to the encoder, so it is a pretraining setting)
+READOUT_SETTINGS = {"model.pooling": ("tokens", "per_modality")}
 REUSE_TAG = "reuse_tag.json"
 MODEL_FILE = "model.pt"
 
@@ -107,9 +112,19 @@ def dataset_label(cfg: Config) -> str:
     return f"synthact-{d.synth_size}" if d.dataset == "synthact" else d.dataset
 
 
+def pretrain_settings(cfg: Config) -> dict[str, Any]:
+    """The settings that make a pretraining run: its sections' `settings` less the READOUT_SETTINGS values."""
+    keep = settings(cfg, PRETRAIN_SECTIONS)
+    for k, readout in READOUT_SETTINGS.items():
+        if keep.get(k) in readout:
+            del keep[k]
+    return keep
+
+
 def pretrain_id(cfg: Config) -> str:
-    """Run id of the pretraining `cfg` describes: dataset + hash of its data/model/mask/pretrain settings."""
-    return f"pretrain-{dataset_label(cfg)}-{_digest(settings(cfg, PRETRAIN_SECTIONS))}"
+    """Run id of the pretraining `cfg` describes: dataset + hash of its data/model/mask/pretrain settings
+    (`pretrain_settings`)."""
+    return f"pretrain-{dataset_label(cfg)}-{_digest(pretrain_settings(cfg))}"
 
 
 def random_init_mae(cfg: Config):

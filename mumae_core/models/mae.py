@@ -23,11 +23,23 @@ Differences from the reference (method_reference.md §2), each deliberate:
   parameter of the model receives a gradient from `forward` (DDP-friendly). `fc_norm` is the exception:
   it serves `encode(...).pooled` (the one-shot stage) and is unused by the pretraining loss.
 
+Readout of R^m = `encode(...).pooled` (B, D), `pooling` (model.pooling; issue 11):
+  tokens        fc_norm(mean over all tokens of the last block's output): the reference; with video the
+                video tokens dominate (196 of 260 at the default profile)
+  per_modality  fc_norm(mean over the modalities present of each modality's token mean)
+  cls           a learned token (`cls_token`, (1, 1, D), no position or modality embedding) put first in the
+                encoder sequence, in pretraining too (it is never masked and never decoded: it learns through
+                the attention of the other tokens to it); pooled = fc_norm(its last block output).
+`tokens` and `per_modality` only read the same weights differently (`set_pooling` switches between them);
+`cls` is part of the encoder, so it must be chosen before pretraining.
+
 Targets (fp32, even under autocast, computed on the hidden tokens only): video is de-normalised to [0, 1]
 with the injected `video_stats` (data.video_norm == "imagenet": `modalities.IMAGENET_MEAN/STD`), cut into
 (tubelet x patch x patch) patches and, with norm_target, normalised per
 channel over each patch, (x - mean) / (unbiased std + 1e-6), then flattened (p0 p1 p2 c) as in the
-reference. A sensor token is normalised over its s*3 values the same way. Loss per modality: MSE over the
+reference. A sensor token is normalised over its s*3 values the same way, unless build_mae turns the
+sensors' `norm_target` off (model.sensor_target='dataset': the target is the input as the data pipeline gives
+it, z-scored with train statistics, so each token keeps its level). Loss per modality: MSE over the
 hidden tokens; total `L = L_video + loss_hyper * sum_s L_s` when video is present, else `sum_s L_s`
 (loss_hyper weighs sensors relative to video; without video there is nothing to weigh against).
 """
@@ -49,6 +61,7 @@ from mumae_core.models.tokenizers import SensorTokenizer, VideoTokenizer
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "EncoderOutput", "MAEOutput", "MultimodalMAE", "build_mae"]
 TARGET_EPS = 1e-6
+POOLINGS = ("tokens", "per_modality", "cls")  # readouts of R^m (module docstring)
 
 
 @dataclass
@@ -73,10 +86,12 @@ class EncoderOutput:
     """What `MultimodalMAE.encode` returns.
 
     tokens: {mod: (B, V_m, D)} after the final norm (all N_m tokens when unmasked), for the modalities given;
-    pooled: (B, D) = fc_norm(mean of the last block's output over all tokens), as the reference's one-shot
-      encoder (which drops the final `norm` and pools with a new `fc_norm`);
-    attn: per block (B, heads, S, S) over the concatenated sequence (S = sum V_m) when return_attn, else None;
-    segments: {mod: (start, end)} of each modality in that sequence; masks: the masks used (or None).
+    pooled: (B, D) = fc_norm(readout of the last block's output), the model's `pooling` (module docstring);
+      fc_norm as in the reference's one-shot encoder (which drops the final `norm` and pools with a new one);
+    attn: per block (B, heads, S, S) over the encoder sequence (S = sum V_m, + 1 with the cls token first)
+      when return_attn, else None;
+    segments: {mod: (start, end)} of each modality in that sequence (starting at 1 behind a cls token), so
+      `attn[..., s:e]` are its tokens; masks: the masks used (or None). The cls token is in no `tokens` entry.
     """
 
     tokens: dict[str, torch.Tensor]
@@ -131,7 +146,8 @@ class MultimodalMAE(nn.Module):
     decoders: {mod: ModalityDecoder} for the modalities with a loss term (a subset of the tokenizers');
     loss_weights: {mod: weight of its MSE in the total loss}, one per decoder;
     video_stats: (mean, std) per channel that the video input was normalised with, undone by `target`
-      (None: the input is already in [0, 1]); norm_target: per-patch normalised targets;
+      (None: the input is already in [0, 1]); norm_target: per-patch normalised targets, one flag for all
+      modalities or {mod: flag} naming each; pooling: the readout of R^m (POOLINGS, module docstring);
     attention / explicit_max_tokens: the attention path rule (`blocks.use_explicit`).
     `build_mae(cfg)` is the one place that reads a `Config` and builds these.
     """
@@ -149,10 +165,11 @@ class MultimodalMAE(nn.Module):
         mlp_ratio: float = 4.0,
         drop_path: float = 0.0,
         modality_embed: bool = True,
-        norm_target: bool = True,
+        norm_target: bool | dict[str, bool] = True,
         video_stats: tuple[tuple[float, ...], tuple[float, ...]] | None = (IMAGENET_MEAN, IMAGENET_STD),
         attention: str = "auto",
         explicit_max_tokens: int | None = None,
+        pooling: str = "tokens",
     ):
         super().__init__()
         self.modalities: tuple[str, ...] = tuple(tokenizers)
@@ -169,7 +186,19 @@ class MultimodalMAE(nn.Module):
                 f"{list(self.modalities)}, each with a loss weight (loss_weights has {sorted(loss_weights)})"
             )
         self.embed_dim = embed_dim
-        self.norm_target = norm_target
+        if isinstance(norm_target, dict):
+            if set(norm_target) != set(self.modalities):
+                raise ConfigError(
+                    f"MultimodalMAE: norm_target {sorted(norm_target)} must name every modality "
+                    f"{list(self.modalities)} (or be one flag for all)"
+                )
+            self.norm_targets = {mod: bool(norm_target[mod]) for mod in self.modalities}
+        else:
+            self.norm_targets = {mod: bool(norm_target) for mod in self.modalities}
+        if pooling not in POOLINGS:
+            raise ConfigError(
+                f"MultimodalMAE: pooling (model.pooling) must be one of {list(POOLINGS)}; got {pooling!r}"
+            )
         self.has_video = has_video(self.modalities)
         D = embed_dim
 
@@ -193,6 +222,10 @@ class MultimodalMAE(nn.Module):
         self.blocks = nn.ModuleList(Block(D, num_heads, mlp_ratio, drop_path=r) for r in dpr)
         self.norm = nn.LayerNorm(D, eps=LN_EPS)
         self.fc_norm = nn.LayerNorm(D, eps=LN_EPS)  # pooled features (one-shot stage); unused by the loss
+        # pooling == "cls": the learned readout token, first in the encoder sequence (a parameter only then,
+        # so the state-dict keys of the other readouts are unchanged)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, D)) if pooling == "cls" else None
+        self.pooling = pooling
 
         # ------------------------------------------------------------------ decoders
         self.decoded: tuple[str, ...] = tuple(mod for mod in self.modalities if mod in decoders)
@@ -213,6 +246,8 @@ class MultimodalMAE(nn.Module):
         if self.modality_embed is not None:
             for p in self.modality_embed.values():
                 init_token(p)
+        if self.cls_token is not None:
+            init_token(self.cls_token)
         set_attention(self, attention, explicit_max_tokens)
 
     # ---------------------------------------------------------------------- sizes
@@ -236,16 +271,35 @@ class MultimodalMAE(nn.Module):
         self._check_modality(mod)
         return self.tokenizers[mod].patch_dim
 
+    def set_pooling(self, pooling: str) -> None:
+        """Read R^m out another way: tokens <-> per_modality share the weights; cls needs a model built with
+        its token (model.pooling=cls before pretraining), and such a model reads out only through it."""
+        if pooling not in POOLINGS:
+            raise ConfigError(f"model.pooling must be one of {list(POOLINGS)}; got {pooling!r}")
+        if (pooling == "cls") != (self.cls_token is not None):
+            have = "has a cls token" if self.cls_token is not None else "has no cls token"
+            raise ConfigError(
+                f"model.pooling={pooling!r}: this MultimodalMAE was built with pooling={self.pooling!r} and "
+                f"{have}; the cls token is part of the pretrained encoder (pretrain with model.pooling=cls), "
+                f"only tokens and per_modality can be switched on a trained model"
+            )
+        self.pooling = pooling
+
+    @property
+    def n_prefix(self) -> int:
+        """Tokens in front of the modalities' tokens in the encoder sequence: 1 (the cls token) or 0."""
+        return 0 if self.cls_token is None else 1
+
     def param_count(self, trainable_only: bool = False) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
     def no_weight_decay(self) -> set[str]:
         """Parameter names exempt from weight decay: biases, norm weights (all 1-D parameters), the mask
-        tokens and the modality embeddings. (Position tables are fixed buffers, not parameters.)"""
+        tokens, the modality embeddings and the cls token. (Position tables are buffers, not parameters.)"""
         return {
             n
             for n, p in self.named_parameters()
-            if p.ndim <= 1 or n.endswith("mask_token") or n.startswith("modality_embed.")
+            if p.ndim <= 1 or n.endswith("mask_token") or n.startswith("modality_embed.") or n == "cls_token"
         }
 
     # ---------------------------------------------------------------------- patches and targets
@@ -267,7 +321,7 @@ class MultimodalMAE(nn.Module):
 
         With return_stats, also (mean, std), each in the same layout, such that `pred * std + mean` maps a
         prediction back to [0, 1] pixels (video) or raw sensor values (mean 0, std 1 when norm_target is
-        off). The hidden tokens are gathered first, so no temporary spans the whole clip.
+        off for `mod`). The hidden tokens are gathered first, so no temporary spans the whole clip.
         """
         self._check_modality(mod)
         with torch.autocast(device_type=x.device.type, enabled=False):
@@ -275,7 +329,7 @@ class MultimodalMAE(nn.Module):
             scale = shift = None
             if is_video(mod) and self.video_mean is not None:  # u = x * std + mean: [0, 1] pixels
                 scale, shift = self.video_std.view(-1, 1), self.video_mean.view(-1, 1)  # (C, 1)
-            if self.norm_target:
+            if self.norm_targets[mod]:
                 # per patch (and channel): (u - mean_u) / (unbiased std_u + eps) with u = x * s + m, i.e.
                 # (x - mean_x) * s / (s * std_x + eps); sums and a norm, not var_mean (3x slower here)
                 mu = v.mean(dim=-1, keepdim=True)
@@ -338,7 +392,8 @@ class MultimodalMAE(nn.Module):
         return t
 
     def _run_encoder(self, inputs, index, return_attn):
-        """Visible tokens of all modalities through the blocks -> (B, S, D) pre-norm, counts, attn list."""
+        """Visible tokens of all modalities through the blocks -> (B, n_prefix + S, D) pre-norm (the cls token
+        first when pooling=cls), counts per modality, attn list."""
         parts, counts = [], []
         for mod, x in inputs.items():
             keep = index[mod][0] if index is not None and mod in index else None
@@ -347,6 +402,8 @@ class MultimodalMAE(nn.Module):
             counts.append(t.shape[1])
         if sum(counts) == 0:
             raise DataError("MultimodalMAE: the masks hide every token of every modality; nothing to encode")
+        if self.cls_token is not None:  # never masked, no position: (B, 1, D) in front
+            parts.insert(0, self.cls_token.to(parts[0].dtype).expand(parts[0].shape[0], -1, -1))
         h = torch.cat(parts, dim=1)
         attn = [] if return_attn else None
         for blk in self.blocks:
@@ -375,11 +432,22 @@ class MultimodalMAE(nn.Module):
             ref = next(iter(inputs.values()))
             masks, index = self._check_masks(masks, [m for m in mods if m in masks], B, ref)
         h, counts, attn = self._run_encoder(inputs, index, return_attn)
-        pooled = self.fc_norm(h.mean(dim=1))
-        tokens = dict(zip(mods, self.norm(h).split(counts, dim=1)))
-        starts = [sum(counts[:i]) for i in range(len(counts))]
+        n0 = self.n_prefix
+        body = h if n0 == 0 else h[:, n0:]  # (B, S, D): the modalities' tokens
+        pooled = self.fc_norm(self._readout(h, body, counts))
+        tokens = dict(zip(mods, self.norm(body).split(counts, dim=1)))
+        starts = [n0 + sum(counts[:i]) for i in range(len(counts))]
         segments = {mod: (s, s + c) for mod, s, c in zip(mods, starts, counts)}
         return EncoderOutput(tokens=tokens, pooled=pooled, attn=attn, segments=segments, masks=masks)
+
+    def _readout(self, h: torch.Tensor, body: torch.Tensor, counts: list[int]) -> torch.Tensor:
+        """h (B, n_prefix + S, D), body (B, S, D) its modality tokens -> (B, D) before fc_norm (`pooling`)."""
+        if self.pooling == "cls":
+            return h[:, 0]
+        if self.pooling == "per_modality":  # modalities with no visible token have no mean and are left out
+            means = [part.mean(dim=1) for part in body.split(counts, dim=1) if part.shape[1]]
+            return torch.stack(means).mean(dim=0)
+        return body.mean(dim=1)
 
     # ---------------------------------------------------------------------- forward
     def forward(self, batch: dict, masks: dict) -> MAEOutput:
@@ -399,6 +467,8 @@ class MultimodalMAE(nn.Module):
         masks, index = self._check_masks(masks, self.modalities, B, ref, for_loss=True)
 
         h, counts, _ = self._run_encoder(inputs, index, return_attn=False)
+        if self.n_prefix:  # the cls token is no decoder's input
+            h = h[:, self.n_prefix :]
         y = self.encoder_to_decoder(self.norm(h))  # (B, S, D_dec)
         parts = dict(zip(self.modalities, y.split(counts, dim=1)))
 
@@ -486,7 +556,7 @@ def build_mae(cfg) -> MultimodalMAE:
     d, m = cfg.data, cfg.model
     dims = m.dims()
     D = dims["embed_dim"]
-    tokenizers, shapes = {}, {}
+    tokenizers, shapes, norm = {}, {}, {}
     for mod in d.modalities:
         if is_video(mod):
             tok = VideoTokenizer(m.tubelet, m.patch, 3, D)
@@ -495,7 +565,9 @@ def build_mae(cfg) -> MultimodalMAE:
             tok = SensorTokenizer(m.sensor_patches, d.sensor_len, SENSOR_CHANNELS, D, m.sensor_patch_mode)
             shapes[mod] = (d.sensor_len, SENSOR_CHANNELS)
         per_norm = tok.patch_dim // 3 if is_video(mod) else tok.patch_dim  # values one mean/std covers
-        if m.norm_target and per_norm < 2:
+        # video: norm_target; sensors: also sensor_target (dataset = the z-scored input as given)
+        norm[mod] = m.norm_target and (is_video(mod) or m.sensor_target == "per_token")
+        if norm[mod] and per_norm < 2:
             raise ConfigError(
                 f"model.norm_target needs at least 2 values per normalised patch; {mod} has {per_norm} "
                 f"(raise model.patch / model.tubelet, or data.sensor_len / model.sensor_patches)"
@@ -536,10 +608,11 @@ def build_mae(cfg) -> MultimodalMAE:
         mlp_ratio=m.mlp_ratio,
         drop_path=m.drop_path,
         modality_embed=m.modality_embed,
-        norm_target=m.norm_target,
+        norm_target=norm,
         video_stats=(IMAGENET_MEAN, IMAGENET_STD) if d.video_norm == "imagenet" else None,
         attention=m.attention,
         explicit_max_tokens=m.attention_explicit_max_tokens,
+        pooling=m.pooling,
     )
 
 

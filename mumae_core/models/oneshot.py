@@ -176,7 +176,8 @@ class OneShotModel(nn.Module):
 
 
 def build_oneshot_model(cfg, mae: nn.Module | None = None) -> OneShotModel:
-    """The one-shot model for `cfg`. mae: a (pretrained) MultimodalMAE; None = a randomly initialised one."""
+    """The one-shot model for `cfg`. mae: a (pretrained) MultimodalMAE, its readout set to cfg.model.pooling;
+    None = a randomly initialised one."""
     o = cfg.oneshot
     if not cfg.data.modalities:
         raise ConfigError("data.modalities is empty: name at least one modality")
@@ -184,6 +185,10 @@ def build_oneshot_model(cfg, mae: nn.Module | None = None) -> OneShotModel:
         from mumae_core.models.mae import build_mae
 
         mae = build_mae(cfg)
+    elif hasattr(mae, "set_pooling"):
+        # R^m is read out as this config says (model.pooling): tokens and per_modality share the pretrained
+        # weights (runs.READOUT_SETTINGS); cls must match the checkpoint (a clear error otherwise)
+        mae.set_pooling(cfg.model.pooling)
     rm_dim = int(mae.embed_dim)
     unimodal = build_unimodal(cfg) if o.unimodal == "scratch" else None
     dims = unimodal.dims if unimodal is not None else {m: rm_dim for m in cfg.data.modalities}
