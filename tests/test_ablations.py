@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mumae_core import ablations, runs
+from mumae_core import ablations, config, runs
 from mumae_core.config import ABLATION_GROUPS, get_config
 from mumae_core.runs import PRETRAIN_SECTIONS
 
@@ -39,12 +39,15 @@ def test_overrides_validate_and_sit_in_the_right_stage(row):
 
 def test_rows_follow_the_modalities():
     names = lambda cfg, g=None: [r.name for r in ablations.select_rows(cfg, g)]  # noqa: E731
-    full = names(get_config("default"))
+    full = names(get_config("paper"))  # every group
     assert full[:2] == [ablations.HEADLINE, ablations.SHORT_REFERENCE]
     assert "sensor masking none" in full and "missing at test" in full
-    hapt = names(get_config("default", ["data.dataset=hapt"]))
+    hapt = names(get_config("paper", ["data.dataset=hapt"]))
     assert "sensor masking none" not in hapt, "HAPT has no video: hiding no sensor token would hide nothing"
-    only_video = names(get_config("default", ["data.modalities=video"]))
+    assert "pretraining on ~0.5 s windows, not whole clips" not in hapt  # fixed windows: no span to choose
+    groups = {r.group for r in ablations.select_rows(get_config("default"))}
+    assert groups - {"reference", "short_reference"} == set(config.REPORT_GROUPS)  # the budget's groups
+    only_video = names(get_config("paper", ["data.modalities=video"]))
     assert not {"strided sensor patches", "missing at test", "best single modality"} & set(only_video)
     assert names(get_config("default"), ("fusion",)) == [
         ablations.HEADLINE,
