@@ -78,7 +78,7 @@ def test_read_only_output_folder(env, tmp_path):
 
 def test_full_disk_says_so_and_names_the_surviving_checkpoint(env, tmp_path):
     run = tmp_path / "run"
-    r = _pretrain(env, run, "pretrain.ckpt_every=4", fault="enospc_in_save:2")
+    r = _pretrain(env, run, "pretrain.ckpt_every=4", "pretrain.keep_at=", fault="enospc_in_save:2")
     line = error_line(r, "pretrain")
     assert "disk is full" in line and f"{run / 'checkpoint-last.pt'} (step 4)" in line
     assert "unexpected pos" not in line

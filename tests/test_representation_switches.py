@@ -187,9 +187,10 @@ def test_rows_run_for_the_default_profile_not_for_smoke():
         "sensor targets: dataset z-score, not per token",
     }
     names = lambda cfg: {r.name for r in ablations.select_rows(cfg)}  # noqa: E731
-    assert new <= names(get_config("default"))
+    assert new <= names(get_config("paper"))
+    assert new - names(get_config("default")) == {"R^m: learned cls token"}  # not in the default's budget
     assert not new & names(get_config("smoke"))
-    video = names(get_config("default", ["data.modalities=video"]))
+    video = names(get_config("paper", ["data.modalities=video"]))
     assert new & video == {"R^m: learned cls token"}  # one modality: per_modality = tokens; no sensors
     rows = {r.name: r for r in ablations.ROWS}
     cfg = get_config("default")
