@@ -43,3 +43,17 @@ def test_figures_are_saved_at_150_dpi_or_more():
     assert figs
     low = [f.name for f in figs if Image.open(f).info.get("dpi", (0, 0))[0] < 149]
     assert not low, f"figures below 150 dpi: {low[:5]}"
+
+
+def test_synthact_doc_quotes_the_reports_complementarity_numbers():
+    """docs/synthact.md's 1-NN table is the committed report's (tables/00_tour_complementarity.csv)."""
+    import csv
+
+    doc = (ROOT / "docs" / "synthact.md").read_text()
+    for r in csv.DictReader((REPORT / "tables" / "00_tour_complementarity.csv").open()):
+        overall = r["classes"] == "all (overall)"
+        name = "overall (33 classes, chance 0.03)" if overall else r["classes"].split(":")[1]
+        want = [f"{float(r[k]):.3f}" for k in ("video", "sensors", "both")]
+        line = next((x for x in doc.splitlines() if x.startswith(f"| {name} |")), None)
+        assert line is not None, f"docs/synthact.md has no row {name!r}"
+        assert [c.strip().strip("*") for c in line.split("|")[2:5]] == want, line
