@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mumae_core import runs
+from mumae_core import provenance, runs
 from mumae_core.config import Config
 from mumae_core.errors import ConfigError, EpisodeError
 from mumae_core.modalities import has_video, sensors
@@ -259,8 +259,9 @@ class Runner:
 
     @staticmethod
     def _rm_key(cfg: Config, checkpoint) -> str:
-        """R^m depends on the encoder, the data (and its modalities) and the precision only."""
-        return runs._digest([runs.checkpoint_tag(checkpoint), runs.settings(cfg, ("data",)), cfg.oneshot.amp])
+        """R^m depends on the encoder, the data (and its modalities), its readout and the precision only."""
+        tag, data = runs.checkpoint_tag(checkpoint), runs.settings(cfg, ("data",))
+        return runs._digest([tag, data, cfg.model.pooling, cfg.oneshot.amp])
 
     def representations(self, cfg: Config, checkpoint, data: dict) -> dict | None:
         """Cached {"train", "val", "test"} representations of the frozen encoder of `checkpoint` (a run dir or
@@ -335,10 +336,8 @@ class Runner:
             )
         data = self.datasets(pre)
         names = [b.name for b in baselines_for(pre, data["train"], ckpt)]
-        import mumae_core.baselines as baselines_module
-
-        # the code that computes the scores: the run code (code_version) and baselines.py itself
-        code = [runs.code_version(), runs._digest(Path(baselines_module.__file__).read_text())]
+        # the code that computes the scores: the run code and baselines.py itself
+        code = provenance.code_version(exclude=tuple(x for x in provenance.NOT_CODE if x != "baselines.py"))
         key = [runs.settings(pre, runs.PRETRAIN_SECTIONS), runs.checkpoint_tag(ckpt), rand.tag, fp, names]
         key.append(code)
         out = self.runs_dir / f"baselines-{runs.dataset_label(pre)}-{runs._digest(key)}" / BASELINES_FILE

@@ -219,3 +219,12 @@ def test_headline_and_ablations_share_one_baseline_function(smoke_root, tmp_path
     table = ablations.run_ablations(cfg, tmp_path, groups=("pretraining",), progress=False)
     in_05 = table[table["group"] == ablations.BASELINE_GROUP].set_index("row")["accuracy"].to_dict()
     assert in_05 == in_02
+
+
+def test_the_kept_r_m_of_an_encoder_depends_on_its_readout():
+    """R^m read out per modality must not stand in for the tokens readout the probe baseline uses."""
+    cfg = get_config("default")
+    per_mod = cfg.with_overrides(["model.pooling=per_modality"])
+    ck = runs.RandomInit(cfg)
+    assert ablations.Runner._rm_key(cfg, ck) != ablations.Runner._rm_key(per_mod, ck)
+    assert ablations.Runner._rm_key(cfg, ck) == ablations.Runner._rm_key(cfg.with_overrides({}), ck)

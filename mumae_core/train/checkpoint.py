@@ -20,6 +20,7 @@ pickled code (`torch.load(weights_only=True)`); a refused file is reported as tr
 from __future__ import annotations
 
 import errno
+import json
 import os
 import pickle
 import random
@@ -51,7 +52,9 @@ def kept_checkpoints(run_dir: str | os.PathLike) -> dict[int, Path]:
     run = Path(run_dir)
     out = {int(p.stem[len(KEPT_PREFIX) :]): p for p in run.glob(f"{KEPT_PREFIX}*.pt")}
     if (run / FINAL).is_file():
-        out[int(load_checkpoint(run / FINAL)["step"])] = run / FINAL
+        summary = run / "summary.json"  # its step count, without loading the weights and optimizer state
+        steps = json.loads(summary.read_text())["steps"] if summary.is_file() else None
+        out[int(steps if steps is not None else load_checkpoint(run / FINAL)["step"])] = run / FINAL
     return dict(sorted(out.items()))
 
 

@@ -15,6 +15,7 @@ hidden-token loss against the mean predictor (no selection happens on it).
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import logging
 import math
@@ -476,13 +477,14 @@ class _Run:
             "last_vals": self.last_vals,
         }
 
-    def kept_steps(self) -> list[int]:
+    @functools.cached_property
+    def kept_steps(self) -> frozenset[int]:
         """Optimizer steps at which a copy of the weights is kept (pretrain.keep_at fractions of the run)."""
-        return sorted({int(round(f * self.total)) for f in self.cfg.pretrain.keep_at} - {self.total})
+        return frozenset(int(round(f * self.total)) for f in self.cfg.pretrain.keep_at) - {self.total}
 
     def _keep(self) -> None:
         """Keep the weights of this step (`checkpoint-step<k>.pt`, for the pretraining curve)."""
-        if self.info.is_main and self.step in self.kept_steps():
+        if self.info.is_main and self.step in self.kept_steps:
             state = {"model": self.model.state_dict(), "step": self.step, "config": self.cfg.to_dict()}
             save_checkpoint(self.out / kept_name(self.step), state)
 
