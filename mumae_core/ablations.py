@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from mumae_core import provenance, runs
 from mumae_core.config import Config
@@ -242,10 +243,12 @@ class Runner:
         self.results: dict[str, dict] = {}  # row name -> combined one-shot metrics (with "models")
 
     def datasets(self, cfg: Config) -> dict:
-        """build_datasets(cfg, "oneshot"), shared by every row with the same data settings."""
-        from mumae_core.data.build import build_datasets
+        """build_datasets(cfg, "oneshot"), shared by every row with the same one-shot data settings (a row
+        that changes only what a pretraining clip spans shares the headline's datasets and decoded frames)."""
+        from mumae_core.data.build import PRETRAIN_ONLY_SETTINGS, build_datasets
 
-        key = runs._digest(runs.settings(cfg, ("data",)))
+        data = runs.settings(cfg, ("data",))
+        key = runs._digest({k: v for k, v in data.items() if k not in PRETRAIN_ONLY_SETTINGS})
         if key not in self._datasets:
             self._datasets[key] = build_datasets(cfg, stage="oneshot", progress=self.progress)
         return self._datasets[key]
@@ -271,14 +274,18 @@ class Runner:
         if checkpoint is None or o.freeze != "frozen" or o.unimodal != "shared":
             return None
         from mumae_core.eval import encode_representations
+        from mumae_core.models.fusion import fusion_needs_rm
         from mumae_core.models.oneshot import build_oneshot_model
         from mumae_core.runtime import autocast_dtype, resolve_device
 
+        # the representations hold the per-modality tokens and, for a fusion that reads it, R^m (read out by
+        # the one-shot config's pooling); they do not depend on which fusion trains on them, so the fusions
+        # share one encoding (a set with R^m serves a fusion without it too)
         key = runs._digest(
-            [runs.checkpoint_tag(checkpoint), runs.settings(cfg, ("data",)), o.fusion, o.fusion_scope]
-            + [cfg.model.pooling]  # R^m is read out by the one-shot config's pooling
+            [runs.checkpoint_tag(checkpoint), runs.settings(cfg, ("data",)), cfg.model.pooling, o.amp]
         )
-        if key not in self._reps:
+        held = self._reps.get(key)
+        if held is None or (fusion_needs_rm(cfg) and held["train"]["rm"] is None):
             device = resolve_device(o.device)
             model = build_oneshot_model(cfg, runs.fresh_encoder(checkpoint)).to(device)
             enc = dict(device=device, amp_dtype=autocast_dtype(device, o.amp), progress=self.progress)
@@ -362,13 +369,25 @@ class Runner:
         return dict(res["test"], fingerprint=res["test_episodes_fingerprint"])
 
     def _missing(self, full: dict, test_ds, eps, keep: list[str]) -> dict:
-        """The headline's seeds scored with only `keep` fed at test time, combined like `combine_seeds`."""
-        from mumae_core.eval import evaluate
+        """The headline's seeds scored with only `keep` fed at test time, combined like `combine_seeds`.
 
+        The seeds share one frozen encoder (same checkpoint, nothing before the fusion trains): the test
+        clips' representations without the missing modality are encoded once and every seed's fusion and
+        head score them (an encoder that trained is encoded per seed)."""
+        from mumae_core.eval import encode_representations, evaluate
+        from mumae_core.runtime import autocast_dtype
+
+        models = full["models"]
+        reps = None
+        if _share_one_fixed_encoder(models):
+            device = next(models[0].parameters()).device
+            amp = autocast_dtype(device, self.cfg.oneshot.amp)
+            reps = encode_representations(models[0], test_ds, keep, device=device, amp_dtype=amp,
+                                          progress=self.progress)  # fmt: skip
         per_seed = [
-            {"test": evaluate(m, test_ds, eps, modalities=keep, progress=False), "val_best": {"accuracy": 0},
-             "test_episodes_fingerprint": full["test_episodes_fingerprint"]}
-            for m in full["models"]
+            {"test": evaluate(m, test_ds, eps, modalities=keep, progress=False, reps=reps),
+             "val_best": {"accuracy": 0}, "test_episodes_fingerprint": full["test_episodes_fingerprint"]}
+            for m in models
         ]  # fmt: skip
         return self._test(combine_seeds(per_seed))
 
@@ -406,6 +425,20 @@ class Runner:
                 out.append((without, self._test(self.train(without))))
             return out
         raise ConfigError(f"ablation row {row.name!r}: unknown kind {row.kind!r}")
+
+
+def _share_one_fixed_encoder(models: list) -> bool:
+    """True when every model's encoder is fixed (`encoder_is_fixed`) and holds the same weights: their
+    representations of a clip are the same, so one encoding serves them all."""
+    if not models or not all(getattr(m, "encoder_is_fixed", False) for m in models):
+        return False
+    if any(m.encoder is None for m in models):
+        return False
+    first = list(models[0].encoder.state_dict().values())
+    return all(
+        all(torch.equal(a, b) for a, b in zip(first, m.encoder.state_dict().values(), strict=True))
+        for m in models[1:]
+    )
 
 
 def _schedule_label(cfg: Config, row: Row) -> str:

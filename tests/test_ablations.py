@@ -228,3 +228,55 @@ def test_the_kept_r_m_of_an_encoder_depends_on_its_readout():
     ck = runs.RandomInit(cfg)
     assert ablations.Runner._rm_key(cfg, ck) != ablations.Runner._rm_key(per_mod, ck)
     assert ablations.Runner._rm_key(cfg, ck) == ablations.Runner._rm_key(cfg.with_overrides({}), ck)
+
+
+@pytest.mark.slow
+def test_missing_at_test_encodes_once_for_all_seeds_and_scores_like_each_seed(
+    smoke_root, tmp_path, monkeypatch
+):
+    """Regression (fails on the old code: every seed re-encoded the test clips without X, seeds x modalities
+    encodes): the seeds share one frozen encoder, so the test clips without X are encoded once, and every
+    seed scores them as it would on its own."""
+    from mumae_core.data.episodes import load_episodes
+    from mumae_core.eval import evaluate
+
+    cfg = _smoke_cfg(smoke_root)
+    runner = ablations.Runner(cfg, tmp_path, progress=False)
+    row = next(r for r in ablations.ROWS if r.schedule == "none")
+    full = runner.train(row, keep_model=True)
+    eps, _ = load_episodes(full["test_episodes_file"])
+    test = runner.datasets(cfg)["test"]
+    calls = _count_encodes(monkeypatch)
+    got = runner._missing(full, test, eps, ["gyro"])
+    assert calls == [len(test)], f"one encode of the test clips for {cfg.oneshot.seeds} seeds, got {calls}"
+    alone = [evaluate(m, test, eps, modalities=["gyro"], progress=False) for m in full["models"]]
+    fp = full["test_episodes_fingerprint"]
+    per_seed = [{"test": t, "val_best": {"accuracy": 0}, "test_episodes_fingerprint": fp} for t in alone]
+    expect = ablations.combine_seeds(per_seed)["test"]
+    assert got["episode_accuracy"] == pytest.approx(expect["episode_accuracy"], abs=1e-9)
+    assert got["missing_modalities"] == ["acc_watch"]
+
+
+@pytest.mark.slow
+def test_fusions_share_one_encoding_of_the_frozen_encoder(smoke_root, tmp_path, monkeypatch):
+    """Regression (fails on the old code: the cache key held the fusion, so each fusion row re-encoded the
+    same encoder): fusions without R^m share one encoding; cross-attention needs R^m and encodes it."""
+    cfg = _smoke_cfg(smoke_root, "oneshot.seeds=1")
+    runner = ablations.Runner(cfg, tmp_path, progress=False)
+    calls = _count_encodes(monkeypatch)
+    for fusion in ("concat", "mean"):
+        runner.train(ablations.Row("fusion", fusion, oneshot=(f"oneshot.fusion={fusion}",), schedule="none"))
+    assert len(calls) == 3, f"train / val / test encoded once for both fusions, got {calls}"
+    runner.train(ablations.Row("fusion", "cross", schedule="none"))
+    assert len(calls) == 6, "cross-attention reads R^m, which the fusions without it did not encode"
+    runner.train(ablations.Row("fusion", "mean again", oneshot=("oneshot.fusion=mean",), schedule="none"))
+    assert len(calls) == 6, "a set with R^m serves a fusion without it"
+
+
+def test_rows_that_change_only_the_pretraining_span_share_the_one_shot_datasets(smoke_root, tmp_path):
+    cfg = _smoke_cfg(smoke_root)
+    runner = ablations.Runner(cfg, tmp_path, progress=False)
+    base = runner.datasets(cfg)
+    assert runner.datasets(cfg.with_overrides(["data.pretrain_span=window"]).validate()) is base
+    assert runner.datasets(cfg.with_overrides(["data.frame_stride=3"]).validate()) is base
+    assert runner.datasets(cfg.with_overrides(["data.sensor_len=64"]).validate()) is not base

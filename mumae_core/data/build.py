@@ -31,6 +31,8 @@ from mumae_core.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
+# data settings that only change what a PRETRAINING clip spans: the one-shot stage's datasets do not read them
+PRETRAIN_ONLY_SETTINGS = ("data.pretrain_span", "data.frame_stride")
 CACHE_BUDGET_BYTES = 4 * 2**30  # cache="auto" keeps decoded frames in memory when they fit in this
 
 

@@ -229,6 +229,11 @@ class SingleModalityFusion(Fusion):
         return self.proj(feats[self.mod].mean(1))
 
 
+def fusion_needs_rm(cfg) -> bool:
+    """Whether the fusion cfg.oneshot names reads R^m (without building it): cross-attention, either scope."""
+    return cfg.oneshot.fusion_scope == "episode" or cfg.oneshot.fusion == "cross_attn"
+
+
 def build_fusion(cfg, rm_dim: int, dims: dict[str, int], out_dim: int) -> Fusion:
     """The fusion named by cfg.oneshot.fusion / fusion_scope, for features {mod: D_m} and R^m (rm_dim)."""
     o = cfg.oneshot
