@@ -417,8 +417,8 @@ class Runner:
             for m in mods:
                 keep = [x for x in mods if x != m]
                 out.append((replace(row, name=f"{m} missing at test"), self._missing(full, test, eps, keep)))
-                if m not in self.cfg.report.trained_without:
-                    continue
+                if m not in self.cfg.report.trained_without and len(keep) > 1:
+                    continue  # one remaining modality: the single-modality row, reused
                 without = replace(
                     row, name=f"trained without {m}", oneshot=(f"data.modalities={','.join(keep)}",)
                 )

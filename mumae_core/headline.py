@@ -29,6 +29,7 @@ class Headline:
     rows: list[dict]
     results: dict[str, dict]  # row name -> combined one-shot metrics (ablations.combine_seeds)
     verdict: list[str] = field(default_factory=list)  # one markdown sentence per question
+    datasets: dict = field(default_factory=dict)  # the headline's one-shot {split: Dataset} (decoded once)
 
 
 def _row(dataset: str, name: str, kind: str, mods, test: dict, ref: list[float] | None) -> dict:
@@ -74,7 +75,7 @@ def headline(cfg: Config, runs_dir: str | Path, dataset: str, progress: bool = T
     for b in runner.baselines(main):  # the same function as 05's baseline lines
         rows.append(_row(dataset, b["baseline"], "baseline", cfg.data.modalities, b["test"], ref))
 
-    out = Headline(rows, results)
+    out = Headline(rows, results, datasets=runner.datasets(cfg))
     head = (names[0], main["test"]["accuracy"])
     questions = (
         ("baseline", "does Mu-MAE beat the best non-learned baseline?"),

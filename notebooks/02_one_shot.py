@@ -39,7 +39,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 from torch.utils.data import Subset
 
-from mumae_core import ablations, notebook
+from mumae_core import notebook
 from mumae_core.eval import encode_clips
 from mumae_core.headline import CAPTION, headline
 from mumae_core.metrics import write_metrics
@@ -86,7 +86,7 @@ note = (
 tables.save_table(per_class, P.tables_dir, "02_one_shot_per_class", note=note)
 
 # %%
-test = ablations.Runner(cfg, P.runs_dir, progress=False).datasets(cfg)["test"]
+test = synth.datasets["test"]
 n = min(cfg.report.embedding_clips, len(test))
 feats = encode_clips(main["model"].to("cpu"), Subset(test, range(n)), progress=False).numpy()
 fig = plot_embedding(

@@ -280,3 +280,23 @@ def test_rows_that_change_only_the_pretraining_span_share_the_one_shot_datasets(
     assert runner.datasets(cfg.with_overrides(["data.pretrain_span=window"]).validate()) is base
     assert runner.datasets(cfg.with_overrides(["data.frame_stride=3"]).validate()) is base
     assert runner.datasets(cfg.with_overrides(["data.sensor_len=64"]).validate()) is not base
+
+
+@pytest.mark.slow
+def test_trained_without_runs_when_one_modality_remains_and_reuses_the_single_row(smoke_root, tmp_path):
+    """ "trained without X" runs for report.trained_without, and always when one modality remains: then it
+    is the single-modality row (same run, same numbers)."""
+    cfg = _smoke_cfg(smoke_root, "report.trained_without=video", "oneshot.seeds=1")
+    runner = ablations.Runner(cfg, tmp_path, progress=False)
+    single = runner.expand(next(r for r in ablations.ROWS if r.kind == "best_single"))
+    missing = dict(
+        (r.name, t) for r, t in runner.expand(next(r for r in ablations.ROWS if r.kind == "missing"))
+    )
+    names = ["acc_watch missing at test", "trained without acc_watch"]
+    assert list(missing) == [*names, "gyro missing at test", "trained without gyro"]
+    assert missing["trained without acc_watch"]["accuracy"] == runner.results["gyro only"]["test"]["accuracy"]
+    assert missing["trained without gyro"]["accuracy"] == runner.results["acc_watch only"]["test"]["accuracy"]
+    assert (
+        single
+        and runner.results["trained without gyro"]["run_dirs"] == runner.results["acc_watch only"]["run_dirs"]
+    )
