@@ -18,7 +18,17 @@ from mumae_core.errors import ConfigError, DataError
 from mumae_core.progress import progress as progress_bar
 
 from .programs import CLASSES, Ctx, run_program
-from .render import background, body_prims, door_geometry, draw, make_camera, prop_prim, static_prims
+from .render import (
+    background,
+    body_items,
+    body_spec,
+    door_geometry,
+    make_camera,
+    paint,
+    project_prims,
+    prop_items,
+    static_prims,
+)
 from .sensors import RATES, SENSORS, SIM_RATE, sensor_streams
 from .skeleton import ANGLES, J, Kinematics, Subject, forward, make_subject
 from .writer import clip_name, recording_name, sensor_path, video_path, write_csv, write_mp4
@@ -120,7 +130,11 @@ def prop_positions(rec: Recording) -> list:
 
 
 def render_frames(rec: Recording, cam: int, size: int, seed: int):
-    """Yield the `rec.n_frames` RGB frames `(size, size, 3)` uint8 of camera `cam`."""
+    """Yield the `rec.n_frames` RGB frames `(size, size, 3)` uint8 of camera `cam`.
+
+    All frames' points are projected at once and the scene primitives once per door angle; the per-frame
+    noise is one draw of the whole clip (the same stream as one draw per frame).
+    """
     crng = np.random.default_rng([seed, rec.subject.index, rec.session, CLASSES.index(rec.cls), 2, cam])
     camera = make_camera(cam, size, crng)
     bg = background(camera, rec.scene, crng)
@@ -131,16 +145,19 @@ def render_frames(rec: Recording, cam: int, size: int, seed: int):
         mid = len(rec.t) // 2
         yaw = np.radians(c.ang["yaw"][mid]) if "yaw" in c.ang else 0.0
         table_at = (c.root[mid] + 0.55 * np.array([np.cos(yaw), np.sin(yaw)]), yaw)
-    props = prop_positions(rec)
-    for k in range(rec.n_frames):
-        i = int(round((k / FPS + _PAD) * SIM_RATE))
-        prims = static_prims(rec.scene, float(c.door_angle[i]), table_at)
-        prims += body_prims(rec.kin.joints[i], rec.subject, sleeves)
-        prims += [prop_prim(kind, pos[i], sz) for kind, sz, pos in props if not np.isnan(pos[i, 0])]
-        img = bg.copy()
-        draw(img, camera, prims)
-        noisy = img.astype(np.int16) + crng.normal(0, 3.0, img.shape).astype(np.int16)
-        yield np.clip(noisy, 0, 255).astype(np.uint8)
+    idx = [int(round((k / FPS + _PAD) * SIM_RATE)) for k in range(rec.n_frames)]  # sim. sample of frame k
+    body = body_items(camera, rec.kin.joints[idx], body_spec(rec.subject, sleeves))
+    props = [prop_items(camera, kind, sz, pos[idx]) for kind, sz, pos in prop_positions(rec)]
+    scene: dict[float, list] = {}  # door angle -> painter's items of the scene
+    frames = np.empty((rec.n_frames, size, size, 3), np.uint8)
+    for k, i in enumerate(idx):
+        angle = float(c.door_angle[i])
+        if angle not in scene:
+            scene[angle] = project_prims(camera, static_prims(rec.scene, angle, table_at))
+        frames[k] = bg
+        paint(frames[k], camera, scene[angle] + body[k] + [it for p in props for it in p[k]])
+    noisy = frames.astype(np.int16) + crng.normal(0, 3.0, frames.shape).astype(np.int16)
+    yield from np.clip(noisy, 0, 255).astype(np.uint8)
 
 
 def _size(size: str) -> dict:

@@ -123,8 +123,8 @@ def static_prims(scene: int, door_angle: float, table_at: tuple | None) -> list:
     return prims
 
 
-def body_prims(p: np.ndarray, subject: Subject, sleeves: bool) -> list:
-    """Primitives of the body from joints `p (J, 3)`: thick segments and the head."""
+def body_spec(subject: Subject, sleeves: bool) -> list:
+    """The body as `(kind, joint indices, size, colour)`: thick segments, then the head and the wrists."""
     sh, tr, sk = subject.shirt, subject.trousers, subject.skin
     fa = sh if sleeves else sk
     L = [("pelvis", "chest", 0.30, sh), ("chest", "neck", 0.11, sk), ("l_shoulder", "r_shoulder", 0.13, sh),
@@ -133,26 +133,78 @@ def body_prims(p: np.ndarray, subject: Subject, sleeves: bool) -> list:
         L += [(f"{s}_shoulder", f"{s}_elbow", 0.10, sh), (f"{s}_elbow", f"{s}_wrist", 0.08, fa),
               (f"{s}_hip", f"{s}_knee", 0.15, tr), (f"{s}_knee", f"{s}_ankle", 0.11, tr),
               (f"{s}_ankle", f"{s}_toe", 0.07, (35, 30, 30))]  # fmt: skip
-    prims = [("line", np.stack([p[J[a]], p[J[b]]]), w, c) for a, b, w, c in L]
-    prims.append(("ball", p[J["head"]], 0.115, sk))
+    spec = [("line", (J[a], J[b]), w, c) for a, b, w, c in L]
+    spec.append(("ball", (J["head"],), 0.115, sk))
     for s in "lr":
-        prims.append(("ball", p[J[f"{s}_wrist"]], 0.045, sk))
-    return prims
+        spec.append(("ball", (J[f"{s}_wrist"],), 0.045, sk))
+    return spec
+
+
+def body_prims(p: np.ndarray, subject: Subject, sleeves: bool) -> list:
+    """Primitives of the body from joints `p (J, 3)`: thick segments and the head."""
+    return [(kind, p[list(idx)] if kind == "line" else p[idx[0]], size, col)
+            for kind, idx, size, col in body_spec(subject, sleeves)]  # fmt: skip
+
+
+def project_prims(cam: Camera, prims: list) -> list:
+    """Painter's items `(depth, prim, q (k, 2) int32 sub-pixel)` of the primitives `cam` sees, in order.
+
+    One `project` call for the points of all primitives; depth is the mean camera z of a primitive's points
+    (the same reduction over the same values as per primitive); a primitive nearer than 0.2 m is dropped.
+    """
+    pts = [pr[1].reshape(-1, 3) for pr in prims]
+    uv, z = cam.project(np.concatenate(pts))  # (P, 2), (P,)
+    q = np.round(uv * SCALE).astype(np.int32)
+    items, i = [], 0
+    for pr, p in zip(prims, pts):
+        zk = z[i : i + len(p)]
+        if not zk.min() < 0.2:
+            items.append((float(zk.mean()), pr, q[i : i + len(p)]))
+        i += len(p)
+    return items
+
+
+def body_items(cam: Camera, joints: np.ndarray, spec: list) -> list:
+    """Per frame, the painter's items of the body `spec` (`body_spec`) from joints `(n, J, 3)`: n lists."""
+    uv, z = cam.project(joints)  # (n, J, 2), (n, J)
+    q = np.round(uv * SCALE).astype(np.int32)
+    cols = []  # per primitive: depths (n,) as floats, visible (n,), q (n, k, 2)
+    for kind, idx, size, col in spec:
+        zk = z[:, list(idx)]  # (n, k)
+        # the mean of 1 or 2 values: (a + b) / 2 in any reduction order, as `z.mean()` of one primitive
+        depth = zk[:, 0] if len(idx) == 1 else (zk[:, 0] + zk[:, 1]) / 2
+        cols.append((depth.tolist(), (~(zk.min(1) < 0.2)).tolist(), q[:, list(idx)], (kind, None, size, col)))
+    return [[(d[k], pr, qk[k]) for d, vis, qk, pr in cols if vis[k]] for k in range(len(joints))]
+
+
+def prop_items(cam: Camera, kind: str, size: float, pos: np.ndarray) -> list:
+    """Per frame, the painter's items of a prop at `pos (n, 3)` (NaN where hidden): n lists of 0 or 1."""
+    out: list = [[] for _ in range(len(pos))]
+    shown = np.flatnonzero(~np.isnan(pos[:, 0]))
+    if len(shown) == 0:
+        return out
+    uv, z = cam.project(pos[shown])  # (m, 2), (m,)
+    q = np.round(uv * SCALE).astype(np.int32)[:, None]  # (m, 1, 2)
+    pr = prop_prim(kind, None, size)
+    for j, (k, d) in enumerate(zip(shown.tolist(), z.tolist())):
+        if not d < 0.2:
+            out[k] = [(d, pr, q[j])]
+    return out
 
 
 def draw(img: np.ndarray, cam: Camera, prims: list) -> None:
     """Rasterise primitives onto `img (H, W, 3)` in place, far to near (painter's algorithm)."""
-    items = []
-    for pr in prims:
-        pts = pr[1].reshape(-1, 3)
-        uv, z = cam.project(pts)
-        if z.min() < 0.2:
-            continue
-        items.append((float(z.mean()), pr, uv, z))
+    paint(img, cam, project_prims(cam, prims))
+
+
+def paint(img: np.ndarray, cam: Camera, items: list) -> None:
+    """Rasterise painter's items `(depth, prim, q)` onto `img (H, W, 3)` in place, far to near.
+
+    The sort is stable: equal depths keep the order of `items` (scene, body, props).
+    """
     items.sort(key=lambda it: -it[0])
-    for depth, pr, uv, _z in items:
+    for depth, pr, q in items:
         kind = pr[0]
-        q = np.round(uv * SCALE).astype(np.int32)
         if kind == "line":
             th = max(1, int(round(cam.f * pr[2] / depth)))
             cv2.line(img, tuple(q[0]), tuple(q[1]), pr[3], th, cv2.LINE_AA, SHIFT)
