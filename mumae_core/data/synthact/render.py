@@ -4,6 +4,8 @@ Cameras stand on a circle around the scene centre at 4 azimuths (front, left, ri
 small per-clip pose jitter. Each scene has a floor, a wall colour, a door (frame + panel that can open) and
 its own decor (1 gradient wall, 2 floor line, 3 contrasting door frame, 4 a table). Limbs are thick lines,
 drawn far-to-near so a far limb hides behind the torso. Small props (phone, cup) are a few pixels wide.
+A clip is rendered in batch (`body_items`, `prop_items`: all frames' points in one `Camera.project`), with
+the same depths, order and cv2 arguments as `draw` of each frame's primitives.
 """
 
 from __future__ import annotations
@@ -141,7 +143,7 @@ def body_spec(subject: Subject, sleeves: bool) -> list:
 
 
 def body_prims(p: np.ndarray, subject: Subject, sleeves: bool) -> list:
-    """Primitives of the body from joints `p (J, 3)`: thick segments and the head."""
+    """Primitives of the body from joints `p (J, 3)` (one frame, for `draw`): thick segments, head, wrists."""
     return [(kind, p[list(idx)] if kind == "line" else p[idx[0]], size, col)
             for kind, idx, size, col in body_spec(subject, sleeves)]  # fmt: skip
 
@@ -220,8 +222,8 @@ def paint(img: np.ndarray, cam: Camera, items: list) -> None:
                           cv2.LINE_AA, SHIFT)  # fmt: skip
 
 
-def prop_prim(kind: str, pos: np.ndarray, size: float) -> tuple:
-    """A prop as a primitive: boxes as squares, the rest as small discs."""
+def prop_prim(kind: str, pos: np.ndarray | None, size: float) -> tuple:
+    """A prop as a primitive at `pos (3,)`: boxes as squares, the rest as small discs."""
     col = PROP_COLOURS[kind]
     if kind in ("box", "small_box", "phone"):
         return ("box", pos, size * (0.5 if kind == "phone" else 1.0), col)
