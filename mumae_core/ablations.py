@@ -274,7 +274,7 @@ class Runner:
         if checkpoint is None or o.freeze != "frozen" or o.unimodal != "shared":
             return None
         from mumae_core.eval import encode_representations
-        from mumae_core.models.fusion import fusion_needs_rm
+        from mumae_core.models.fusion import fusion_class
         from mumae_core.models.oneshot import build_oneshot_model
         from mumae_core.runtime import autocast_dtype, resolve_device
 
@@ -285,7 +285,7 @@ class Runner:
             [runs.checkpoint_tag(checkpoint), runs.settings(cfg, ("data",)), cfg.model.pooling, o.amp]
         )
         held = self._reps.get(key)
-        if held is None or (fusion_needs_rm(cfg) and held["train"]["rm"] is None):
+        if held is None or (fusion_class(cfg).needs_rm and held["train"]["rm"] is None):
             device = resolve_device(o.device)
             model = build_oneshot_model(cfg, runs.fresh_encoder(checkpoint)).to(device)
             enc = dict(device=device, amp_dtype=autocast_dtype(device, o.amp), progress=self.progress)

@@ -199,9 +199,6 @@ ABLATION_GROUPS = (
 )
 
 
-# the groups the default profile's 05 runs, cut for make report's time budget (its measured cost: README):
-# the questions of issue 11 (span, readout, sensor targets) and the ones the verdict needs; the paper profile
-# runs every group, and `report.ablation_groups=...` picks any
 # the default report's 05 groups, sized to its 40-minute budget on 2 CPU cores: the rows that share the
 # headline checkpoint. The short-schedule groups (each pretrains twice more: the row and its short reference)
 # were decided on validation classes (docs/architecture.md) and run with report.ablation_groups=... or the

@@ -10,10 +10,11 @@ import pytest
 from mumae_core.data.synthact import CLASSES, simulate
 from mumae_core.data.synthact.generate import _PAD, FPS, prop_positions, render_frames
 from mumae_core.data.synthact.render import (
+    SCALE,
     background,
-    body_prims,
-    draw,
+    body_spec,
     make_camera,
+    paint,
     prop_prim,
     static_prims,
 )
@@ -32,6 +33,22 @@ GOLDEN = {
 }
 
 
+def _body_prims(p: np.ndarray, spec: list) -> list:
+    """One frame's body primitives from joints `p (J, 3)`, as the renderer built them before batching."""
+    return [(kind, p[list(idx)] if kind == "line" else p[idx[0]], size, col) for kind, idx, size, col in spec]
+
+
+def _draw(img: np.ndarray, camera, prims: list) -> None:
+    """The painter before batching: one `project` per primitive, depth its mean z, nearer than 0.2 m out."""
+    items = []
+    for pr in prims:
+        uv, z = camera.project(pr[1].reshape(-1, 3))
+        if z.min() < 0.2:
+            continue
+        items.append((float(z.mean()), pr, np.round(uv * SCALE).astype(np.int32)))
+    paint(img, camera, items)
+
+
 def _reference_frames(rec, cam: int, size: int, seed: int):
     """The renderer before batching: per frame, rebuild the primitives, `draw`, then that frame's noise."""
     crng = np.random.default_rng([seed, rec.subject.index, rec.session, CLASSES.index(rec.cls), 2, cam])
@@ -48,10 +65,10 @@ def _reference_frames(rec, cam: int, size: int, seed: int):
     for k in range(rec.n_frames):
         i = int(round((k / FPS + _PAD) * SIM_RATE))
         prims = static_prims(rec.scene, float(c.door_angle[i]), table_at)
-        prims += body_prims(rec.kin.joints[i], rec.subject, sleeves)
+        prims += _body_prims(rec.kin.joints[i], body_spec(rec.subject, sleeves))
         prims += [prop_prim(kind, pos[i], sz) for kind, sz, pos in props if not np.isnan(pos[i, 0])]
         img = bg.copy()
-        draw(img, camera, prims)
+        _draw(img, camera, prims)
         noisy = img.astype(np.int16) + crng.normal(0, 3.0, img.shape).astype(np.int16)
         yield np.clip(noisy, 0, 255).astype(np.uint8)
 

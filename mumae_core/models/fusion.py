@@ -229,13 +229,16 @@ class SingleModalityFusion(Fusion):
         return self.proj(feats[self.mod].mean(1))
 
 
-def fusion_needs_rm(cfg) -> bool:
-    """Whether the fusion cfg.oneshot names reads R^m (without building it): cross-attention, either scope."""
-    return cfg.oneshot.fusion_scope == "episode" or cfg.oneshot.fusion == "cross_attn"
+CLIP_FUSIONS = {
+    "cross_attn": CrossAttentionFusion,
+    "concat": ConcatFusion,
+    "mean": MeanFusion,
+    "single": SingleModalityFusion,
+}
 
 
-def build_fusion(cfg, rm_dim: int, dims: dict[str, int], out_dim: int) -> Fusion:
-    """The fusion named by cfg.oneshot.fusion / fusion_scope, for features {mod: D_m} and R^m (rm_dim)."""
+def fusion_class(cfg) -> type[Fusion]:
+    """The Fusion class cfg.oneshot names (fusion, fusion_scope), not built (e.g. for its `needs_rm`)."""
     o = cfg.oneshot
     if o.fusion_scope == "episode":
         if o.fusion != "cross_attn":
@@ -243,13 +246,17 @@ def build_fusion(cfg, rm_dim: int, dims: dict[str, int], out_dim: int) -> Fusion
                 f"oneshot.fusion_scope='episode' is the reference cross-attention; "
                 f"oneshot.fusion={o.fusion!r} is per clip (use fusion_scope='clip')"
             )
-        return EpisodeCrossAttentionFusion(rm_dim, dims, out_dim, heads=o.fusion_heads)
-    if o.fusion == "cross_attn":
-        return CrossAttentionFusion(rm_dim, dims, out_dim, heads=o.fusion_heads)
-    if o.fusion == "concat":
-        return ConcatFusion(dims, out_dim)
-    if o.fusion == "mean":
-        return MeanFusion(dims, out_dim)
-    if o.fusion == "single":
-        return SingleModalityFusion(o.single_modality, dims, out_dim)
-    raise ConfigError(f"oneshot.fusion must be one of cross_attn, concat, mean, single; got {o.fusion!r}")
+        return EpisodeCrossAttentionFusion
+    if o.fusion not in CLIP_FUSIONS:
+        raise ConfigError(f"oneshot.fusion must be one of {', '.join(CLIP_FUSIONS)}; got {o.fusion!r}")
+    return CLIP_FUSIONS[o.fusion]
+
+
+def build_fusion(cfg, rm_dim: int, dims: dict[str, int], out_dim: int) -> Fusion:
+    """The fusion named by cfg.oneshot.fusion / fusion_scope, for features {mod: D_m} and R^m (rm_dim)."""
+    o, cls = cfg.oneshot, fusion_class(cfg)
+    if cls is SingleModalityFusion:
+        return cls(o.single_modality, dims, out_dim)
+    if cls.needs_rm:  # the cross-attentions, per clip or per episode
+        return cls(rm_dim, dims, out_dim, heads=o.fusion_heads)
+    return cls(dims, out_dim)

@@ -5,7 +5,8 @@ small per-clip pose jitter. Each scene has a floor, a wall colour, a door (frame
 its own decor (1 gradient wall, 2 floor line, 3 contrasting door frame, 4 a table). Limbs are thick lines,
 drawn far-to-near so a far limb hides behind the torso. Small props (phone, cup) are a few pixels wide.
 A clip is rendered in batch (`body_items`, `prop_items`: all frames' points in one `Camera.project`), with
-the same depths, order and cv2 arguments as `draw` of each frame's primitives.
+the same depths, order and cv2 arguments as projecting and painting each frame's primitives one by one
+(tests/test_synthact_render.py keeps that per-frame renderer as the reference).
 """
 
 from __future__ import annotations
@@ -142,12 +143,6 @@ def body_spec(subject: Subject, sleeves: bool) -> list:
     return spec
 
 
-def body_prims(p: np.ndarray, subject: Subject, sleeves: bool) -> list:
-    """Primitives of the body from joints `p (J, 3)` (one frame, for `draw`): thick segments, head, wrists."""
-    return [(kind, p[list(idx)] if kind == "line" else p[idx[0]], size, col)
-            for kind, idx, size, col in body_spec(subject, sleeves)]  # fmt: skip
-
-
 def project_prims(cam: Camera, prims: list) -> list:
     """Painter's items `(depth, prim, q (k, 2) int32 sub-pixel)` of the primitives `cam` sees, in order.
 
@@ -192,11 +187,6 @@ def prop_items(cam: Camera, kind: str, size: float, pos: np.ndarray) -> list:
         if not d < 0.2:
             out[k] = [(d, pr, q[j])]
     return out
-
-
-def draw(img: np.ndarray, cam: Camera, prims: list) -> None:
-    """Rasterise primitives onto `img (H, W, 3)` in place, far to near (painter's algorithm)."""
-    paint(img, cam, project_prims(cam, prims))
 
 
 def paint(img: np.ndarray, cam: Camera, items: list) -> None:
