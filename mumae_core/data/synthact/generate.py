@@ -24,6 +24,7 @@ from .render import (
     body_spec,
     door_geometry,
     make_camera,
+    person_crop,
     paint,
     project_prims,
     prop_items,
@@ -33,7 +34,7 @@ from .sensors import RATES, SENSORS, SIM_RATE, sensor_streams
 from .skeleton import ANGLES, J, Kinematics, Subject, forward, make_subject
 from .writer import clip_name, recording_name, sensor_path, video_path, write_csv, write_mp4
 
-VERSION = "1.1"  # 1.1: constant-QP H.264 (bit-exact decoded frames for a seed)
+VERSION = "2.0"  # 1.1: constant-QP H.264 (bit-exact decoded frames for a seed); 2.0: person crop, limb colours
 FPS = 30
 SIZES = {
     "smoke": {"subjects": 2, "cameras": (1, 2), "sessions": 1, "resolution": 64, "duration_s": 1.5},
@@ -136,7 +137,8 @@ def render_frames(rec: Recording, cam: int, size: int, seed: int):
     noise is one draw of the whole clip (the same stream as one draw per frame).
     """
     crng = np.random.default_rng([seed, rec.subject.index, rec.session, CLASSES.index(rec.cls), 2, cam])
-    camera = make_camera(cam, size, crng)
+    idx = [int(round((k / FPS + _PAD) * SIM_RATE)) for k in range(rec.n_frames)]  # sim. sample of frame k
+    camera = person_crop(make_camera(cam, size, crng), rec.kin.joints[idx], crng)
     bg = background(camera, rec.scene, crng)
     sleeves = rec.subject.index % 3 != 0
     c = rec.ctx
@@ -145,7 +147,6 @@ def render_frames(rec: Recording, cam: int, size: int, seed: int):
         mid = len(rec.t) // 2
         yaw = np.radians(c.ang["yaw"][mid]) if "yaw" in c.ang else 0.0
         table_at = (c.root[mid] + 0.55 * np.array([np.cos(yaw), np.sin(yaw)]), yaw)
-    idx = [int(round((k / FPS + _PAD) * SIM_RATE)) for k in range(rec.n_frames)]  # sim. sample of frame k
     body = body_items(camera, rec.kin.joints[idx], body_spec(rec.subject, sleeves))
     props = [prop_items(camera, kind, sz, pos[idx]) for kind, sz, pos in prop_positions(rec)]
     scene: dict[float, list] = {}  # door angle -> painter's items of the scene

@@ -25,6 +25,10 @@ SCENE_WALL = {1: (170, 190, 210), 2: (200, 195, 180), 3: (180, 200, 180), 4: (21
 SCENE_FLOOR = {1: (110, 100, 90), 2: (90, 110, 120), 3: (130, 120, 110), 4: (100, 90, 110)}
 PROP_COLOURS = {"phone": (20, 20, 25), "cup": (240, 240, 245), "box": (150, 105, 55),
                 "small_box": (60, 120, 200), "ball": (220, 30, 30)}  # fmt: skip
+# part-coloured limbs (v2): sleeves and socks in one colour per body part, the same for every subject, so
+# a limb's pose shows in the pixels of any view (bare forearms stay skin)
+LIMB_COLOURS = {"l_forearm": (240, 150, 20), "r_forearm": (30, 110, 235), "l_shin": (190, 50, 190),
+                "r_shin": (20, 190, 160)}  # fmt: skip
 SHIFT = 4  # cv2 sub-pixel bits
 SCALE = float(1 << SHIFT)
 
@@ -44,13 +48,42 @@ class Camera:
     rot: np.ndarray
     f: float
     size: int
+    pp: tuple[float, float] | None = None  # principal point (pixels); None: the image centre
+
+    @property
+    def centre(self) -> np.ndarray:
+        return np.array(self.pp if self.pp is not None else (self.size / 2, self.size / 2))
 
     def project(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """World points `(..., 3)` -> pixel coordinates `(..., 2)` and depth `(...)` (metres)."""
         c = mv(self.rot, p - self.pos)
         z = np.maximum(c[..., 2], 1e-3)
-        uv = self.f * c[..., :2] / z[..., None] + self.size / 2
+        uv = self.f * c[..., :2] / z[..., None] + self.centre
         return uv, c[..., 2]
+
+    def crop(self, u0: float, v0: float, side: float) -> Camera:
+        """The camera whose `size`-pixel image is the square `[u0, u0 + side) x [v0, v0 + side)` of this one's,
+        rendered at full resolution (a crop of a pinhole image is a pinhole camera: scaled focal length,
+        shifted principal point)."""
+        k = self.size / side
+        c = self.centre
+        return Camera(self.pos, self.rot, self.f * k, self.size, (float((c[0] - u0) * k), float((c[1] - v0) * k)))
+
+
+CROP_MARGIN = 0.18  # person crop: the clip's body box grown by this fraction of its larger side, each way
+CROP_MIN = 0.3  # ... and never smaller than this fraction of the full view (limits the zoom to 1 / CROP_MIN)
+
+
+def person_crop(cam: Camera, joints: np.ndarray, rng: np.random.Generator) -> Camera:
+    """`cam` cropped to a square around the body over the whole clip (`joints (n, J, 3)`), as a person
+    detector's clip-level box would be: the union of the frames' joint boxes, grown by `CROP_MARGIN`, with a
+    detector-like jitter of the centre (±4% of the side) and the side (±6%)."""
+    uv, _ = cam.project(joints.reshape(-1, 3))  # (n J, 2)
+    lo, hi = uv.min(0), uv.max(0)
+    side = max(float((hi - lo).max()) * (1 + 2 * CROP_MARGIN), CROP_MIN * cam.size)
+    side *= 1 + rng.uniform(-0.06, 0.06)
+    mid = (lo + hi) / 2 + rng.uniform(-0.04, 0.04, 2) * side
+    return cam.crop(float(mid[0] - side / 2), float(mid[1] - side / 2), side)
 
 
 def make_camera(cam: int, size: int, rng: np.random.Generator) -> Camera:
@@ -72,15 +105,16 @@ def background(cam: Camera, scene: int, rng: np.random.Generator) -> np.ndarray:
     """Static background `(H, W, 3)` uint8 (RGB): floor (ray-cast), wall, scene decor on the floor."""
     s = cam.size
     v, u = np.mgrid[0:s, 0:s].astype(float) + 0.5
-    d = mv(cam.rot.T, np.stack([(u - s / 2) / cam.f, (v - s / 2) / cam.f, np.ones_like(u)], -1))
+    c = cam.centre
+    d = mv(cam.rot.T, np.stack([(u - c[0]) / cam.f, (v - c[1]) / cam.f, np.ones_like(u)], -1))
     hit = -cam.pos[2] / np.minimum(d[..., 2], -1e-6)
     fx, fy = cam.pos[0] + hit * d[..., 0], cam.pos[1] + hit * d[..., 1]
     floor = (d[..., 2] < 0) & (np.hypot(fx, fy) < 6.0)
     tint = rng.uniform(0.97, 1.03)
     wall = np.array(SCENE_WALL[scene], float) * tint
     img = np.empty((s, s, 3))
-    if scene == 1:  # vertical gradient wall
-        g = (v / s)[..., None]
+    if scene == 1:  # vertical gradient wall (in world height: a crop sees its part of the gradient)
+        g = np.clip(0.5 - d[..., 2:3] / np.hypot(d[..., 0:1], d[..., 1:2]) * 1.35, 0, 1)
         img[:] = wall * (0.65 + 0.5 * g)
     else:
         img[:] = wall
@@ -127,14 +161,17 @@ def static_prims(scene: int, door_angle: float, table_at: tuple | None) -> list:
 
 
 def body_spec(subject: Subject, sleeves: bool) -> list:
-    """The body as `(kind, joint indices, size, colour)`: thick segments, then the head and the wrists."""
+    """The body as `(kind, joint indices, size, colour)`: thick segments, then the head and the wrists.
+
+    Sleeved forearms and the shins wear the fixed `LIMB_COLOURS`; the rest takes the subject's colours."""
     sh, tr, sk = subject.shirt, subject.trousers, subject.skin
     fa = sh if sleeves else sk
     L = [("pelvis", "chest", 0.30, sh), ("chest", "neck", 0.11, sk), ("l_shoulder", "r_shoulder", 0.13, sh),
          ("l_hip", "r_hip", 0.17, tr)]  # fmt: skip
     for s in "lr":
-        L += [(f"{s}_shoulder", f"{s}_elbow", 0.10, sh), (f"{s}_elbow", f"{s}_wrist", 0.08, fa),
-              (f"{s}_hip", f"{s}_knee", 0.15, tr), (f"{s}_knee", f"{s}_ankle", 0.11, tr),
+        fore = LIMB_COLOURS[f"{s}_forearm"] if sleeves else fa
+        L += [(f"{s}_shoulder", f"{s}_elbow", 0.10, sh), (f"{s}_elbow", f"{s}_wrist", 0.08, fore),
+              (f"{s}_hip", f"{s}_knee", 0.15, tr), (f"{s}_knee", f"{s}_ankle", 0.11, LIMB_COLOURS[f"{s}_shin"]),
               (f"{s}_ankle", f"{s}_toe", 0.07, (35, 30, 30))]  # fmt: skip
     spec = [("line", (J[a], J[b]), w, c) for a, b, w, c in L]
     spec.append(("ball", (J["head"],), 0.115, sk))
