@@ -211,7 +211,8 @@ class ReportConfig:
     """What the report notebooks run beyond the experiment itself: the tour, extra rows, plots, ablations."""
 
     tour_size: str = "smoke"  # SynthAct size the tour (00) shows: seconds to generate
-    check_size: str = "default"  # SynthAct size of the tour's complementarity check
+    check_size: str = "default"  # SynthAct size of the tour's one-shot calibration check
+    check_episodes: int = 300  # its validation-class episodes
     hapt: bool = True  # also run the sensor-only rows on UCI HAPT (01, 02, 05)
     headline_rows: tuple[str, ...] = (
         "full",
@@ -413,6 +414,7 @@ class Config:
 
         _choice("report.tour_size", r.tour_size, ("smoke", "default"))
         _choice("report.check_size", r.check_size, ("smoke", "default"))
+        _positive("report.check_episodes", r.check_episodes)
         bad_rows = [x for x in r.headline_rows if x not in ("full", "scratch", "single")]
         if bad_rows:
             raise ConfigError(
@@ -474,6 +476,7 @@ def _smoke() -> Config:
         ),
         report=ReportConfig(
             check_size="smoke",
+            check_episodes=30,
             hapt=False,
             headline_rows=("full", "scratch"),
             recon_clips=1,

@@ -45,15 +45,17 @@ def test_figures_are_saved_at_150_dpi_or_more():
     assert not low, f"figures below 150 dpi: {low[:5]}"
 
 
-def test_synthact_doc_quotes_the_reports_complementarity_numbers():
-    """docs/synthact.md's 1-NN table is the committed report's (tables/00_tour_complementarity.csv)."""
+def test_synthact_doc_quotes_the_reports_calibration_numbers():
+    """docs/synthact.md's calibration table is the committed report's (tables/00_tour_calibration.csv)."""
     import csv
 
     doc = (ROOT / "docs" / "synthact.md").read_text()
-    for r in csv.DictReader((REPORT / "tables" / "00_tour_complementarity.csv").open()):
-        overall = r["classes"] == "all (overall)"
-        name = "overall (33 classes, chance 0.03)" if overall else r["classes"].split(":")[1]
-        want = [f"{float(r[k]):.3f}" for k in ("video", "sensors", "both")]
-        line = next((x for x in doc.splitlines() if x.startswith(f"| {name} |")), None)
-        assert line is not None, f"docs/synthact.md has no row {name!r}"
-        assert [c.strip().strip("*") for c in line.split("|")[2:5]] == want, line
+    rows = list(csv.DictReader((REPORT / "tables" / "00_tour_calibration.csv").open()))
+    assert len(rows) >= 4
+    for r in rows:
+        want = f"{float(r['accuracy']):.1f} ± {float(r['ci95']):.1f}"
+        if r.get("gain_over_statistics"):
+            want += f" ({float(r['gain_over_statistics']):+.1f} ± {float(r['gain_ci95']):.1f}"
+        line = next((x for x in doc.splitlines() if x.startswith(f"| {r['baseline']} |")), None)
+        assert line is not None, f"docs/synthact.md has no row {r['baseline']!r}"
+        assert line.split("|")[2].strip().startswith(want), (line, want)

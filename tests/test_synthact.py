@@ -1,9 +1,8 @@
-"""SynthAct generator: layout, sensor CSVs, physics, determinism, committed splits, complementarity check."""
+"""SynthAct generator: layout, sensor CSVs, physics, determinism, committed splits."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
@@ -13,7 +12,6 @@ import pandas as pd
 import pytest
 
 from mumae_core.data.synthact import BASE_CLASSES, CLASSES, NOVEL_CLASSES, VAL_CLASSES, generate, simulate
-from mumae_core.data.synthact.check import modality_nn_check
 from mumae_core.data.synthact.sensors import SENSORS, angular_velocity, specific_force
 from mumae_core.data.synthact.skeleton import rz
 
@@ -118,26 +116,3 @@ def test_phone_follows_the_hand_in_pocket_transitions():
         rec = simulate(0, "smoke", 1, 1, cls)
         w = rec.ctx.phone_hand
         assert w[0] == start and w[-1] == end, cls
-
-
-def test_complementarity_check_runs_on_smoke(smoke):
-    res = modality_nn_check(smoke, split="all", progress=False)
-    assert res["n_clips"] == 132
-    for mod in ("video", "sensors", "both"):
-        vals = [res[mod]["overall"], *res[mod]["groups"].values(), *res[mod]["per_class"].values()]
-        assert all(0.0 <= v <= 1.0 for v in vals), mod
-        assert len(res[mod]["groups"]) >= 8
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(
-    not (REPO / "data" / "synthact-default" / "synthact.json").is_file() or os.environ.get("MUMAE_SKIP_SLOW"),
-    reason="needs the default dataset in data/synthact-default (mumae synth --size default)",
-)
-def test_complementarity_on_default_dataset():
-    """Each modality separates its designed groups better than the other; both beat either overall."""
-    res = modality_nn_check(REPO / "data" / "synthact-default", split="all", progress=False)
-    s = res["summary"]
-    assert s["video_on_video_groups"] > s["sensors_on_video_groups"] + 0.1
-    assert s["sensors_on_sensor_groups"] > s["video_on_sensor_groups"] + 0.1
-    assert res["both"]["overall"] > max(res["video"]["overall"], res["sensors"]["overall"])

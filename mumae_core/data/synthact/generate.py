@@ -24,8 +24,8 @@ from .render import (
     body_spec,
     door_geometry,
     make_camera,
-    person_crop,
     paint,
+    person_crop,
     project_prims,
     prop_items,
     static_prims,
@@ -34,7 +34,7 @@ from .sensors import RATES, SENSORS, SIM_RATE, sensor_streams
 from .skeleton import ANGLES, J, Kinematics, Subject, forward, make_subject
 from .writer import clip_name, recording_name, sensor_path, video_path, write_csv, write_mp4
 
-VERSION = "2.0"  # 1.1: constant-QP H.264 (bit-exact decoded frames for a seed); 2.0: person crop, limb colours
+VERSION = "2.0"  # 1.1: constant-QP H.264 (bit-exact frames for a seed); 2.0: person crop, limb colours
 FPS = 30
 SIZES = {
     "smoke": {"subjects": 2, "cameras": (1, 2), "sessions": 1, "resolution": 64, "duration_s": 1.5},

@@ -62,12 +62,13 @@ class Camera:
         return uv, c[..., 2]
 
     def crop(self, u0: float, v0: float, side: float) -> Camera:
-        """The camera whose `size`-pixel image is the square `[u0, u0 + side) x [v0, v0 + side)` of this one's,
-        rendered at full resolution (a crop of a pinhole image is a pinhole camera: scaled focal length,
-        shifted principal point)."""
+        """The camera whose `size`-pixel image is the square `[u0, u0 + side) x [v0, v0 + side)` of this
+        one's, rendered at full resolution (a crop of a pinhole image is a pinhole camera: scaled focal
+        length, shifted principal point)."""
         k = self.size / side
         c = self.centre
-        return Camera(self.pos, self.rot, self.f * k, self.size, (float((c[0] - u0) * k), float((c[1] - v0) * k)))
+        pp = (float((c[0] - u0) * k), float((c[1] - v0) * k))
+        return Camera(self.pos, self.rot, self.f * k, self.size, pp)
 
 
 CROP_MARGIN = 0.18  # person crop: the clip's body box grown by this fraction of its larger side, each way
@@ -169,9 +170,9 @@ def body_spec(subject: Subject, sleeves: bool) -> list:
     L = [("pelvis", "chest", 0.30, sh), ("chest", "neck", 0.11, sk), ("l_shoulder", "r_shoulder", 0.13, sh),
          ("l_hip", "r_hip", 0.17, tr)]  # fmt: skip
     for s in "lr":
-        fore = LIMB_COLOURS[f"{s}_forearm"] if sleeves else fa
+        fore, shin = (LIMB_COLOURS[f"{s}_forearm"] if sleeves else fa), LIMB_COLOURS[f"{s}_shin"]
         L += [(f"{s}_shoulder", f"{s}_elbow", 0.10, sh), (f"{s}_elbow", f"{s}_wrist", 0.08, fore),
-              (f"{s}_hip", f"{s}_knee", 0.15, tr), (f"{s}_knee", f"{s}_ankle", 0.11, LIMB_COLOURS[f"{s}_shin"]),
+              (f"{s}_hip", f"{s}_knee", 0.15, tr), (f"{s}_knee", f"{s}_ankle", 0.11, shin),
               (f"{s}_ankle", f"{s}_toe", 0.07, (35, 30, 30))]  # fmt: skip
     spec = [("line", (J[a], J[b]), w, c) for a, b, w, c in L]
     spec.append(("ball", (J["head"],), 0.115, sk))
