@@ -495,7 +495,8 @@ def _default() -> Config:
     # (5 epochs) 72.6 vs 70.3. 10 epochs, not 20, also on validation classes: SynthAct one-shot 72.8 vs 72.2
     # and frozen probe 29.0 vs 29.2 (the second 10 epochs bought nothing measurable), at half the time.
     # Sensor mask ratio 0.75, not the reference's 0.9 (4 of 16 tokens per stream visible, not 2), also on
-    # validation classes (SynthAct 2.0): one-shot 82.3 vs 78.1 (0.5: 73.6); HAPT keeps 0.9 (0.75: 83.3 vs 85.8)
+    # validation classes (SynthAct 2.0): one-shot 82.3 vs 78.1 (0.5: 73.6); HAPT keeps 0.9 (0.75: 83.3 vs
+    # 85.8)
     return Config(
         profile="default",
         mask=MaskConfig(sensor_ratio=0.75),
