@@ -211,6 +211,25 @@ def baselines_for(cfg, train, checkpoint=None) -> list[Baseline]:
     return rows
 
 
+def score_blocks(
+    blocks: Sequence[tuple[np.ndarray, np.ndarray]], episodes, class_names: Sequence[str]
+) -> dict:
+    """Score feature blocks [(train (N_train, F_b), eval (N_eval, F_b)), ...] on `episodes` of the eval split.
+
+    Each block is z-scored with its train statistics; several blocks are each scaled by 1/sqrt(F_b) (so each
+    weighs the same in the cosine) and concatenated. -> summary (accuracy, ci95, episode_accuracy, ...)."""
+    from mumae_core.eval import CachedFeatures, score_episodes, summarise
+    from mumae_core.models.heads import PrototypeHead
+
+    parts = []
+    for tr, ev in blocks:
+        _, ev = zscore_with(np.asarray(tr, dtype=np.float32), np.asarray(ev, dtype=np.float32))
+        parts.append(ev / np.sqrt(ev.shape[1]) if len(blocks) > 1 else ev)
+    x = torch.from_numpy(np.concatenate(parts, 1))  # (N_eval, sum F_b)
+    scores = score_episodes(CachedFeatures(x, PrototypeHead("cosine")), episodes)
+    return summarise(scores, episodes, list(class_names))
+
+
 def run_baselines(cfg, datasets: dict, episodes, checkpoint=None, features: dict | None = None) -> list[dict]:
     """Every baseline of `baselines_for(cfg, ...)` scored on `episodes` of datasets["test"].
 
@@ -218,11 +237,7 @@ def run_baselines(cfg, datasets: dict, episodes, checkpoint=None, features: dict
     frozen encoder a one-shot row encoded already); those rows use them instead of computing their own.
     -> [{"baseline": name, "test": summary (accuracy, ci95, episode_accuracy, ...)}], in order.
     """
-    from mumae_core.eval import CachedFeatures, score_episodes, summarise
-    from mumae_core.models.heads import PrototypeHead
-
     train, test = datasets["train"], datasets["test"]
-    head = PrototypeHead("cosine")
     out = []
     given = features or {}
     for b in baselines_for(cfg, train, checkpoint):
@@ -232,7 +247,5 @@ def run_baselines(cfg, datasets: dict, episodes, checkpoint=None, features: dict
                 f"run_baselines: features of {b.name!r} have {len(tr)} / {len(te)} rows, the train / test "
                 f"splits {len(train)} / {len(test)} clips"
             )
-        _, te = zscore_with(np.asarray(tr, dtype=np.float32), np.asarray(te, dtype=np.float32))
-        scores = score_episodes(CachedFeatures(torch.from_numpy(te), head), episodes)
-        out.append({"baseline": b.name, "test": summarise(scores, episodes, list(test.class_names))})
+        out.append({"baseline": b.name, "test": score_blocks([(tr, te)], episodes, test.class_names)})
     return out

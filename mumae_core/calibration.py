@@ -17,16 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-import torch
-
 from mumae_core import baselines as B
 from mumae_core.data.build import build_datasets
 from mumae_core.data.episodes import sample_episodes
 from mumae_core.errors import ConfigError
-from mumae_core.eval import CachedFeatures, score_episodes, summarise
 from mumae_core.modalities import has_video, sensors
-from mumae_core.models.heads import PrototypeHead
 from mumae_core.stats import paired_difference
 from mumae_core.train.oneshot import val_way
 
@@ -58,15 +53,6 @@ class Calibration:
         return out
 
 
-def _blocks(pairs: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """Each (train, val) block z-scored by its train statistics, scaled by 1/sqrt(dim); val blocks joined."""
-    out = []
-    for tr, va in pairs:
-        v = B.zscore_with(tr, va)[1]
-        out.append(v / np.sqrt(v.shape[1]))
-    return np.concatenate(out, 1)
-
-
 def calibrate(cfg, n_episodes: int = 300, progress: bool = False) -> Calibration:
     """Score the baselines on `n_episodes` validation-class episodes of `cfg`'s dataset (video + sensors).
 
@@ -83,29 +69,28 @@ def calibrate(cfg, n_episodes: int = 300, progress: bool = False) -> Calibration
         list(val.labels), n_episodes, way, o.shot, o.query, o.query_protocol, seed=o.episode_seed,
         groups=getattr(val, "groups", None), class_names=list(val.class_names),
     )  # fmt: skip
-    vn = cfg.data.video_norm
-    bg = B.backgrounds(train, vn)
-    feats = {f"statistics: {m}": (B.sensor_stats(train, [m]), B.sensor_stats(val, [m])) for m in sens}
-    if len(sens) > 1:
-        feats["statistics: all sensors"] = (B.sensor_stats(train, sens), B.sensor_stats(val, sens))
     stats_all = "statistics: all sensors" if len(sens) > 1 else f"statistics: {sens[0]}"
-    feats["video: downsampled pixels"] = (B.pixels(train, vn), B.pixels(val, vn))
-    feats["video: silhouettes"] = (B.silhouettes(train, bg, vn), B.silhouettes(val, bg, vn))
-
-    head = PrototypeHead("cosine")
+    wanted = [
+        *(f"statistics: {m}" for m in sens),
+        stats_all,
+        "video: downsampled pixels",
+        "video: silhouettes",
+    ]
+    feats = {
+        b.name: (b.features(train), b.features(val)) for b in B.baselines_for(cfg, train) if b.name in wanted
+    }
     rows, per_ep = {}, {}
 
-    def score(name: str, x: np.ndarray) -> None:
-        acc = score_episodes(CachedFeatures(torch.from_numpy(x), head), eps)
-        s = summarise(acc, eps, list(val.class_names))
+    def score(name: str, blocks: list) -> None:
+        s = B.score_blocks(blocks, eps, val.class_names)
         rows[name], per_ep[name] = (s["accuracy"], s["ci95"]), s["episode_accuracy"]
 
-    for name, (tr, va) in feats.items():
-        score(name, B.zscore_with(tr, va)[1])
+    for name, block in feats.items():
+        score(name, [block])
     video = {n: a for n, (a, _) in rows.items() if n.startswith("video")}
     best_video = max(video, key=video.get)
     combined = f"{stats_all} + {best_video}"
-    score(combined, _blocks([feats[stats_all], feats[best_video]]))
+    score(combined, [feats[stats_all], feats[best_video]])
     gain = paired_difference(per_ep[combined], per_ep[stats_all])
     single = [rows[f"statistics: {m}"][0] for m in sens]
     checks = {

@@ -29,3 +29,24 @@ def test_mean_std_rows_sit_beside_the_statistics_rows():
     one = [b.name for b in baselines.baselines_for(get_config("smoke", ["data.modalities=acc_watch"]), None)]
     assert "mean and std: acc_watch" in one and "mean and std: all sensors" not in one
     assert baselines.PRETRAINED_PROBE not in names, "no checkpoint, no pretrained probe"
+
+
+def test_score_blocks_weighs_each_block_the_same_whatever_its_width():
+    """Two classes told apart by a 2-dim block; a 200-dim block of noise beside it. Concatenated raw, the
+    noise drowns the signal; scaled by 1/sqrt(width), each block counts once and the signal still wins."""
+    from mumae_core.data.episodes import sample_episodes
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 40)
+    signal = (labels[:, None] * 4.0 + rng.normal(size=(80, 2))).astype(np.float32)  # (N, 2)
+    noise = rng.normal(size=(80, 200)).astype(np.float32)  # (N, 200)
+    eps = sample_episodes(list(labels), 200, 2, 1, 1, "per_class", seed=0)
+    names = ["a", "b"]
+    alone = baselines.score_blocks([(signal, signal)], eps, names)["accuracy"]
+    both = baselines.score_blocks([(signal, signal), (noise, noise)], eps, names)["accuracy"]
+    raw = np.concatenate([signal, noise], 1)
+    drowned = baselines.score_blocks([(raw, raw)], eps, names)["accuracy"]
+    assert alone > 95 and drowned < 70, (alone, drowned)
+    assert both > drowned + 10, (both, drowned)
+    shifted = baselines.score_blocks([(3 * signal + 1, 3 * signal + 1)], eps, names)["accuracy"]
+    assert shifted == alone, "each block is z-scored with its train statistics first"
