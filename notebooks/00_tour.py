@@ -97,6 +97,7 @@ style.save_figure(fig, P.figures_dir, "00_tour_sensors")
 # them: "strided").
 
 # %%
+torch.manual_seed(seed)  # the untrained model's weights: the same on every render
 mae = build_mae(cfg).eval()
 print("tokens per modality:", mae.token_counts(), "| video token grid (T', H', W'):", mae.token_grid("video"))
 fig = plot_tubelet_grid(frames, cfg.model.tubelet, cfg.model.patch)
