@@ -99,6 +99,13 @@ ROWS: tuple[Row, ...] = (
         **_S,
     ),
     Row(
+        "sensor_patches",
+        "8 sensor tokens per stream, not 16",
+        ("model.sensor_patches=8",),
+        needs=("sensors",),
+        **_S,
+    ),
+    Row(
         "sensor_norm",
         "per-clip min-max normalisation",
         ("data.sensor_norm=minmax",),
