@@ -179,3 +179,14 @@ def test_cache_setting_is_honoured_for_sensor_only_data(synthact_smoke, setting,
     cfg = get_config("smoke", over).validate()
     ds = build_datasets(cfg, splits=("val",), progress=False)["val"]
     assert ds.cache is expected
+
+
+def test_val_classes_override_moves_classes_between_train_and_val(tree):
+    root, _ = tree
+    out = build_datasets(_cfg(root, **{"data.val_classes": "opening,running"}), progress=False)
+    assert out["train"].class_names == VAL and out["val"].class_names == TRAIN
+    assert out["test"].class_names == TEST
+    with pytest.raises(DataError, match=r"data\.val_classes: classes \['kicking'\] are not base classes"):
+        build_datasets(_cfg(root, **{"data.val_classes": "opening,kicking"}), progress=False)
+    with pytest.raises(DataError, match="at least 2 validation classes and 2 training classes"):
+        build_datasets(_cfg(root, **{"data.val_classes": "opening"}), progress=False)

@@ -269,3 +269,13 @@ def test_hapt_datasets_minmax_and_window_from_config(arrays):
     s = ds["test"][0]
     assert set(s) == {"acc", "label", "meta"} and s["acc"].shape == (cfg.data.sensor_len, 3)
     assert float(s["acc"].min()) == 0.0 and float(s["acc"].max()) == 1.0 and ds["train"].stats is None
+
+
+def test_hapt_val_classes_override(arrays):
+    cfg = _cfg(False).with_overrides({"data.val_classes": "laying,walking"}).validate()
+    ds = hapt.hapt_datasets(cfg, arrays=arrays)
+    sp = hapt.read_hapt_splits()
+    assert ds["val"].class_names == ["laying", "walking"]
+    assert ds["train"].class_names == sorted(set(sp["base"]) - {"laying", "walking"})
+    with pytest.raises(DataError, match="HAPT validation classes"):
+        hapt.hapt_datasets(cfg.with_overrides({"data.val_classes": "laying,sitting"}), arrays=arrays)

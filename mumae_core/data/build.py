@@ -93,9 +93,19 @@ def _split_file(dataset: str, root: Path, name: str) -> Path:
 def split_clips(cfg: Config, root: Path) -> dict[str, list[str]]:
     """`{"train", "val", "test"}` -> `<class>/<clip>` entries, with the class-split checks."""
     ds = cfg.data.dataset
-    base, novel, val = (_class_list(ds, root, k) for k in ("base", "novel", "val"))
+    base, novel = (_class_list(ds, root, k) for k in ("base", "novel"))
+    val = list(cfg.data.val_classes) or _class_list(ds, root, "val")
     if not set(val) <= set(base):
-        raise DataError(f"validation classes {sorted(set(val) - set(base))} are not base classes of {ds}")
+        where = "data.val_classes" if cfg.data.val_classes else "the validation class list"
+        raise DataError(
+            f"{where}: classes {sorted(set(val) - set(base))} are not base classes of {ds} "
+            f"(base classes: {', '.join(base)})"
+        )
+    if len(set(val)) < 2 or len(set(val)) >= len(set(base)) - 1:
+        raise DataError(
+            f"{ds}: {len(set(val))} validation classes of {len(set(base))} base classes; an episode needs at "
+            "least 2 validation classes and 2 training classes"
+        )
     if set(base) & set(novel):
         raise DataError(f"{ds}: classes {sorted(set(base) & set(novel))} are both base and novel")
     trainlist = read_split(_split_file(ds, root, f"trainlist{cfg.data.split}.txt"), known_classes=base)

@@ -477,7 +477,12 @@ def hapt_datasets(
     users_all = set(int(u) for u in arrays.users)
     train_users = set(sp["train_users"]) if d.hold_out_users else users_all
     test_users = set(sp["test_users"]) if d.hold_out_users else users_all
-    val = set(sp["val"])
+    val = set(d.val_classes) if getattr(d, "val_classes", ()) else set(sp["val"])
+    if not val <= set(sp["base"]) or len(val) < 2 or len(val) > len(sp["base"]) - 2:
+        raise DataError(
+            f"HAPT validation classes {sorted(val)} (data.val_classes or val_classes.txt) must be 2 to "
+            f"{len(sp['base']) - 2} of the base classes {sp['base']}, leaving at least 2 training classes"
+        )
     classes = {
         "train": sorted(c for c in sp["base"] if c not in val),
         "val": sorted(val),
