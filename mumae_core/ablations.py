@@ -141,8 +141,8 @@ ROWS: tuple[Row, ...] = (
     Row("cls_token", "R^m: learned cls token", ("model.pooling=cls",), **_S),
     Row(
         "sensor_target",
-        "sensor targets: dataset z-score, not per token",
-        ("model.sensor_target=dataset",),
+        "sensor targets: per token (the reference's), not the dataset z-score",
+        ("model.sensor_target=per_token",),
         needs=("sensors",),
         **_S,
     ),
@@ -299,7 +299,7 @@ class Runner:
             reps = {k: encode_representations(model, data[k], **enc) for k in ("train", "val", "test")}
             self._reps[key] = reps
             if reps["train"]["rm"] is not None:
-                self._rm[self._rm_key(cfg, checkpoint)] = {k: reps[k]["rm"] for k in ("train", "test")}
+                self._rm[self._rm_key(cfg, checkpoint)] = {k: reps[k]["rm"] for k in ("train", "val", "test")}
             while len(self._reps) > self.REPS_KEPT:
                 self._reps.popitem(last=False)
         self._reps.move_to_end(key)
@@ -332,11 +332,14 @@ class Runner:
         source) when scored before. The encoder probes
         take R^m from the frozen representations this Runner encoded (same encoder, same precision as the
         one-shot rows) when it has them, else encode it once per split.
-        -> [{"baseline", "test", "test_episodes_fingerprint"}], in `baselines_for` order.
+        Each row also carries "val" and "train": the same baseline on `oneshot.val_episodes` episodes of the
+        validation classes (those the one-shot stage selects its checkpoint on) and of the training classes
+        (`train.oneshot.split_episodes`), so a reader sees whether the validation classes rank like the test.
+        -> [{"baseline", "test", "val", "train", "test_episodes_fingerprint"}], in `baselines_for` order.
         """
         from mumae_core.baselines import PRETRAINED_PROBE, RANDOM_PROBE, baselines_for, run_baselines
         from mumae_core.data.episodes import load_episodes
-        from mumae_core.train.oneshot import episodes_fingerprint
+        from mumae_core.train.oneshot import episodes_fingerprint, split_episodes
         from mumae_core.train.runlog import write_json_atomic
 
         pre, _ = row_configs(self.cfg, ROWS[0])
@@ -350,9 +353,13 @@ class Runner:
             )
         data = self.datasets(pre)
         names = [b.name for b in baselines_for(pre, data["train"], ckpt)]
+        others = {
+            k: split_episodes(self.cfg, data[k], self.cfg.oneshot.val_episodes) for k in ("val", "train")
+        }
         # the code that computes the scores: the run code and baselines.py itself
         code = provenance.code_version(exclude=tuple(x for x in provenance.NOT_CODE if x != "baselines.py"))
         key = [runs.settings(pre, runs.PRETRAIN_SECTIONS), runs.checkpoint_tag(ckpt), rand.tag, fp, names]
+        key.append({k: episodes_fingerprint(e) for k, e in others.items()})
         key.append(code)
         out = self.runs_dir / f"baselines-{runs.dataset_label(pre)}-{runs._digest(key)}" / BASELINES_FILE
         if out.is_file():
@@ -362,10 +369,10 @@ class Runner:
         for name, c in ((RANDOM_PROBE, rand), (PRETRAINED_PROBE, ckpt)):
             rm = self._rm.get(self._rm_key(pre, c))
             if rm is not None:
-                given[name] = (rm["train"].numpy(), rm["test"].numpy())
+                given[name] = {k: v.numpy() for k, v in rm.items()}
         res = [
             dict(r, test_episodes_fingerprint=fp)
-            for r in run_baselines(pre, data, eps, checkpoint=ckpt, features=given)
+            for r in run_baselines(pre, data, eps, checkpoint=ckpt, features=given, others=others)
         ]
         out.parent.mkdir(parents=True, exist_ok=True)
         write_json_atomic(out, res)

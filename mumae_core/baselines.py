@@ -21,7 +21,8 @@ minus validation: fitted without seeing a novel class), then every test episode 
 (`PrototypeHead("cosine")`: the headline's head and distance) through the kit's one evaluation path.
 Rows (`baselines_for`): "statistics: <sensor>" and "mean and std: <sensor>" per sensor, the same of "all
 sensors" (when there are several), "raw signal: all sensors", the two video rows, the two encoder probes.
-`run_baselines(..., features=)` takes features computed elsewhere (e.g. R^m encoded for a one-shot row).
+`run_baselines(..., features=)` takes features computed elsewhere (e.g. R^m encoded for a one-shot row);
+`others=` scores validation- and training-class episodes too (02's "validation classes vs test" table).
 """
 
 from __future__ import annotations
@@ -230,22 +231,33 @@ def score_blocks(
     return summarise(scores, episodes, list(class_names))
 
 
-def run_baselines(cfg, datasets: dict, episodes, checkpoint=None, features: dict | None = None) -> list[dict]:
+def run_baselines(
+    cfg, datasets: dict, episodes, checkpoint=None, features: dict | None = None, others: dict | None = None
+) -> list[dict]:
     """Every baseline of `baselines_for(cfg, ...)` scored on `episodes` of datasets["test"].
 
-    features: {baseline name: (train (N_train, F), test (N_test, F))} computed elsewhere (e.g. the R^m of a
-    frozen encoder a one-shot row encoded already); those rows use them instead of computing their own.
-    -> [{"baseline": name, "test": summary (accuracy, ci95, episode_accuracy, ...)}], in order.
+    others: {split: episodes of datasets[split]} scored too, e.g. {"val": ..., "train": ...}: how each
+    baseline fares on the validation classes and on the training classes themselves (z-scored with the same
+    train statistics; no label is used), beside the novel classes.
+    features: {baseline name: {split: (N_split, F)}} computed elsewhere (e.g. the R^m of a frozen encoder a
+    one-shot row encoded already); those splits use them instead of computing their own.
+    -> [{"baseline": name, "test": summary (accuracy, ci95, episode_accuracy, ...), split: summary ...}].
     """
-    train, test = datasets["train"], datasets["test"]
+    train = datasets["train"]
+    others = others or {}
     out = []
-    given = features or {}
     for b in baselines_for(cfg, train, checkpoint):
-        tr, te = given[b.name] if b.name in given else (b.features(train), b.features(test))
-        if len(tr) != len(train) or len(te) != len(test):
-            raise DataError(
-                f"run_baselines: features of {b.name!r} have {len(tr)} / {len(te)} rows, the train / test "
-                f"splits {len(train)} / {len(test)} clips"
-            )
-        out.append({"baseline": b.name, "test": score_blocks([(tr, te)], episodes, test.class_names)})
+        given = (features or {}).get(b.name, {})
+        feats = {}
+        for split in ("train", "test", *[s for s in others if s not in ("train", "test")]):
+            feats[split] = given[split] if split in given else b.features(datasets[split])
+            if len(feats[split]) != len(datasets[split]):
+                raise DataError(
+                    f"run_baselines: features of {b.name!r} have {len(feats[split])} rows, the {split} split "
+                    f"{len(datasets[split])} clips"
+                )
+        r = {"baseline": b.name}
+        for split, eps in (("test", episodes), *others.items()):
+            r[split] = score_blocks([(feats["train"], feats[split])], eps, datasets[split].class_names)
+        out.append(r)
     return out

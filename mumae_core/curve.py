@@ -27,21 +27,17 @@ def pretraining_curve(cfg: Config, run_dir: str | Path, datasets: dict) -> pd.Da
     episodes), diff and diff_ci95 (paired difference to step 0), n_episodes.
     `datasets`: build_datasets(cfg, "oneshot")."""
     from mumae_core.baselines import encoder_probe, zscore_with
-    from mumae_core.data.episodes import sample_episodes
     from mumae_core.eval import CachedFeatures, score_episodes, summarise
     from mumae_core.models.heads import PrototypeHead
     from mumae_core.stats import paired_difference
     from mumae_core.train.checkpoint import kept_checkpoints, load_mae
-    from mumae_core.train.oneshot import val_way
+    from mumae_core.train.oneshot import split_episodes
 
-    o, val = cfg.oneshot, datasets["val"]
+    val = datasets["val"]
     kept = kept_checkpoints(run_dir)
     if not kept:
         raise CheckpointError(f"pretraining curve: {run_dir} holds no kept or final checkpoints")
-    eps = sample_episodes(
-        list(val.labels), cfg.report.curve_episodes, val_way(cfg, val), o.shot, o.query, o.query_protocol,
-        seed=o.episode_seed, groups=getattr(val, "groups", None), class_names=list(val.class_names),
-    )  # fmt: skip
+    eps = split_episodes(cfg, val, cfg.report.curve_episodes)
     head, total = PrototypeHead("cosine"), max(kept)
     rows, first = [], None
     for step, path in kept.items():

@@ -29,6 +29,10 @@ class Headline:
     rows: list[dict]
     results: dict[str, dict]  # row name -> combined one-shot metrics (ablations.combine_seeds)
     verdict: list[str] = field(default_factory=list)  # one markdown sentence per question
+    # validation classes vs test: the headline and each baseline on validation-, training- and test-class
+    # episodes, and the sentence index.md shows under the verdict
+    splits: list[dict] = field(default_factory=list)
+    context: list[str] = field(default_factory=list)
     datasets: dict = field(default_factory=dict)  # the headline's one-shot {split: Dataset} (decoded once)
 
 
@@ -72,10 +76,12 @@ def headline(cfg: Config, runs_dir: str | Path, dataset: str, progress: bool = T
         rows.append(
             _row(dataset, name, kind, mods.data.modalities, res["test"], None if res is main else ref)
         )
-    for b in runner.baselines(main):  # the same function as 05's baseline lines
+    baselines = runner.baselines(main)  # the same function as 05's baseline lines
+    for b in baselines:
         rows.append(_row(dataset, b["baseline"], "baseline", cfg.data.modalities, b["test"], ref))
 
     out = Headline(rows, results, datasets=runner.datasets(cfg))
+    out.splits, out.context = _class_splits(dataset, cfg.oneshot.way, names[0], main, baselines, out.datasets)
     head = (names[0], main["test"]["accuracy"])
     questions = (
         ("baseline", "does Mu-MAE beat the best non-learned baseline?"),
@@ -89,6 +95,46 @@ def headline(cfg: Config, runs_dir: str | Path, dataset: str, progress: bool = T
             other = (best["model"], best["accuracy"])
             out.verdict.append(_answer(dataset, question, head, other, (-best["diff"], best["diff_ci95"])))
     return out
+
+
+def _class_splits(dataset: str, way: int, name: str, main: dict, baselines: list[dict], data: dict):
+    """Rows (model, validation classes, training classes, test) and the sentence comparing the headline with
+    the best test baseline on validation classes and on test."""
+    ways = {k: len(data[k].class_names) for k in ("val", "train")}
+    rows = [dict(dataset=dataset, model=name, validation_classes=main["val_best"]["accuracy"],
+                 training_classes=None, test=main["test"]["accuracy"])]  # fmt: skip
+    rows += [
+        dict(dataset=dataset, model=b["baseline"], validation_classes=b["val"]["accuracy"],
+             training_classes=b["train"]["accuracy"], test=b["test"]["accuracy"])
+        for b in baselines
+    ]  # fmt: skip
+    best = max(rows[1:], key=lambda r: r["test"])
+    lead_val, lead_test = (
+        rows[0]["validation_classes"] - best["validation_classes"],
+        rows[0]["test"] - best["test"],
+    )
+    way_val = min(way, ways["val"])
+    sentence = (
+        f"{dataset} — do the validation classes rank like the test classes? The best baseline on test, "
+        f"{best['model']}, scores {best['validation_classes']:.1f}% on the {way_val}-way validation-class "
+        f"episodes ({ways['val']} classes), {best['training_classes']:.1f}% on training-class episodes "
+        f"({ways['train']} classes) and {best['test']:.1f}% on test; Mu-MAE scores "
+        f"{rows[0]['validation_classes']:.1f}% on the validation classes (the score its checkpoint was "
+        f"selected by) and {rows[0]['test']:.1f}% on test. Against that baseline it is "
+        f"{lead_val:+.1f} points on the validation classes and {lead_test:+.1f} on test"
+        + (", so choices made on the validation classes need not carry over to the test classes."
+           if (lead_val > 0) != (lead_test > 0) else ".")
+    )  # fmt: skip
+    return rows, [sentence]
+
+
+SPLITS_CAPTION = (
+    "Accuracy (%) of the headline model and of each non-learned baseline on three sets of episodes: "
+    "validation classes (oneshot.val_episodes episodes, min(way, #classes)-way: those the one-shot stage "
+    "selects its checkpoint on; the model's number is the selected checkpoint's, so slightly optimistic), "
+    "training classes (the same number of episodes; baselines only: the model trained on these classes) and "
+    "the saved test episodes of the novel classes. Same cosine-prototype head and train-split statistics."
+)
 
 
 CAPTION = (

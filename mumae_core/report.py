@@ -654,6 +654,15 @@ def write_index(
             "",
         ]
         L += [f"- {v}" for v in verdict] + [""]
+        context = [v for m in metrics.values() if m for v in m.get("context", [])]
+        if context:
+            L += [
+                "Every setting of the default profile was chosen on validation classes. The same baselines "
+                "on validation-class episodes say whether those classes rank like the test classes "
+                "(table `02_one_shot_class_splits`):",
+                "",
+            ]
+            L += [f"- {v}" for v in context] + [""]
     else:
         L += ["_No verdict: the one-shot notebook did not record one in this report._", ""]
 

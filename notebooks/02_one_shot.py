@@ -41,7 +41,7 @@ from torch.utils.data import Subset
 
 from mumae_core import notebook
 from mumae_core.eval import encode_clips
-from mumae_core.headline import CAPTION, headline
+from mumae_core.headline import CAPTION, SPLITS_CAPTION, headline
 from mumae_core.metrics import write_metrics
 from mumae_core.viz import style, tables
 from mumae_core.viz.results import plot_accuracy_rows, plot_confusion, plot_embedding, plot_per_class
@@ -63,6 +63,15 @@ synth = headline(cfg, P.runs_dir, "SynthAct")
 display(Markdown("\n\n".join(synth.verdict)))
 rows, results = synth.rows, synth.results
 display(pd.DataFrame(rows))
+
+# %% [markdown]
+# Do the validation classes rank like the test classes? Every choice of the default profile was made on the
+# validation classes. The same baselines on validation-class and training-class episodes say how far the
+# validation score can be trusted to predict the test score.
+
+# %%
+display(Markdown("\n\n".join(synth.context)))
+display(pd.DataFrame(synth.splits))
 
 # %%
 main = next(iter(results.values()))
@@ -104,15 +113,18 @@ style.save_figure(fig, P.figures_dir, "02_one_shot_embedding")
 if cfg.report.hapt:
     cfg_h = notebook.config(P, "data.dataset=hapt", "report.headline_rows=full,scratch")
     hapt = headline(cfg_h, P.runs_dir, "HAPT")
-    display(Markdown("\n\n".join(hapt.verdict)))
+    display(Markdown("\n\n".join(hapt.verdict + hapt.context)))
+    display(pd.DataFrame(hapt.splits))
     hrows, verdict = hapt.rows, synth.verdict + hapt.verdict
+    splits, context = synth.splits + hapt.splits, synth.context + hapt.context
     rows = rows + hrows
     fig = plot_accuracy_rows(hrows, label="model", chance=100 / cfg_h.oneshot.way, title="HAPT (real data)")
     style.save_figure(fig, P.figures_dir, "02_one_shot_hapt_rows")
 else:
-    verdict = synth.verdict
+    verdict, splits, context = synth.verdict, synth.splits, synth.context
     print("report.hapt is off in this profile: HAPT rows skipped")
 tables.save_table(rows, P.tables_dir, "02_one_shot_headline", note=CAPTION + " SynthAct is synthetic.")
+tables.save_table(splits, P.tables_dir, "02_one_shot_class_splits", note=SPLITS_CAPTION)
 display(pd.DataFrame(rows))
 
 # %%
@@ -122,6 +134,7 @@ write_metrics(
     P.profile,
     headline=rows,
     verdict=verdict,
+    context=context,
     metrics={
         "synthact_full_accuracy": t["accuracy"],
         "synthact_full_ci95": t["ci95"],

@@ -207,6 +207,12 @@ def test_headline_and_ablations_share_one_baseline_function(smoke_root, tmp_path
     h = headline.headline(cfg, tmp_path, "SynthAct", progress=False)
     in_02 = {r["model"]: r["accuracy"] for r in h.rows if r["kind"] == "baseline"}
     assert "mean and std: all sensors" in in_02 and h.verdict
+    # the validation-vs-test table: every baseline on validation- and training-class episodes too
+    assert [r["model"] for r in h.splits[1:]] == list(in_02) and len(h.context) == 1
+    assert h.splits[0]["validation_classes"] == next(iter(h.results.values()))["val_best"]["accuracy"]
+    assert all(
+        0 <= r["validation_classes"] <= 100 and 0 <= r["training_classes"] <= 100 for r in h.splits[1:]
+    )
 
     def boom(*a, **k):
         raise AssertionError("05 recomputed what 02 ran")
@@ -300,3 +306,39 @@ def test_trained_without_runs_when_one_modality_remains_and_reuses_the_single_ro
         single
         and runner.results["trained without gyro"]["run_dirs"] == runner.results["acc_watch only"]["run_dirs"]
     )
+
+
+def test_class_split_sentence_says_when_validation_and_test_disagree():
+    from types import SimpleNamespace
+
+    from mumae_core.headline import _class_splits
+
+    data = {
+        "val": SimpleNamespace(class_names=list("abcde")),
+        "train": SimpleNamespace(class_names=list("f" * 18)),
+    }
+    main = {"val_best": {"accuracy": 82.3}, "test": {"accuracy": 79.7}}
+    base = [
+        {
+            "baseline": "stats",
+            "val": {"accuracy": 61.6},
+            "train": {"accuracy": 75.5},
+            "test": {"accuracy": 87.7},
+        },
+        {
+            "baseline": "pixels",
+            "val": {"accuracy": 30.0},
+            "train": {"accuracy": 31.0},
+            "test": {"accuracy": 26.0},
+        },
+    ]
+    rows, (sentence,) = _class_splits("SynthAct", 5, "Mu-MAE", main, base, data)
+    assert [r["model"] for r in rows] == ["Mu-MAE", "stats", "pixels"] and rows[0]["training_classes"] is None
+    assert (
+        "stats, scores 61.6% on the 5-way" in sentence
+        and "+20.7 points" in sentence
+        and "-8.0 on test" in sentence
+    )
+    assert "need not carry over" in sentence
+    main["test"]["accuracy"] = 90.0
+    assert "need not carry over" not in _class_splits("SynthAct", 5, "Mu-MAE", main, base, data)[1][0]

@@ -50,3 +50,36 @@ def test_score_blocks_weighs_each_block_the_same_whatever_its_width():
     assert both > drowned + 10, (both, drowned)
     shifted = baselines.score_blocks([(3 * signal + 1, 3 * signal + 1)], eps, names)["accuracy"]
     assert shifted == alone, "each block is z-scored with its train statistics first"
+
+
+def test_run_baselines_scores_other_splits_with_the_train_statistics(monkeypatch):
+    """`others` scores validation- and training-class episodes too: a mean whose direction separates the
+    classes is found on every split."""
+    from mumae_core.data.episodes import sample_episodes
+
+    rng = np.random.default_rng(0)
+
+    def split(n_cls, offset):
+        y = np.repeat(np.arange(n_cls), 6)
+        angle = 2 * np.pi * y / n_cls + offset
+        x = rng.normal(size=(len(y), 16, 3)).astype(np.float32) * 0.1
+        x[:, :, 0] += 3 * np.cos(angle)[:, None]
+        x[:, :, 1] += 3 * np.sin(angle)[:, None]
+        return ArrayDataset(data={"acc": x}, labels=y.tolist())
+
+    data = {"train": split(5, 0.0), "val": split(3, 1.0), "test": split(5, 2.0)}
+    means = lambda ds: baselines.sensor_mean_std(ds, ["acc"])[:, [0, 2]]  # noqa: E731 - channels 0, 1
+    row = baselines.Baseline("mean and std: acc", means)
+    monkeypatch.setattr(baselines, "baselines_for", lambda *a, **k: [row])
+    eps = {
+        k: sample_episodes(d.labels, 20, min(5, len(set(d.labels))), 1, 2, seed=0) for k, d in data.items()
+    }
+    (r,) = baselines.run_baselines(None, data, eps["test"], others={"val": eps["val"], "train": eps["train"]})
+    assert set(r) == {"baseline", "test", "val", "train"}
+    assert all(r[k]["n_episodes"] == 20 and r[k]["accuracy"] > 95 for k in ("test", "val", "train"))
+    given = {
+        "mean and std: acc": {k: np.zeros((len(d), 2), np.float32) + np.arange(2) for k, d in data.items()}
+    }
+    given["mean and std: acc"]["train"][0, 0] = 1.0  # not constant: z-scoring keeps the column
+    (g,) = baselines.run_baselines(None, data, eps["test"], features=given, others={"val": eps["val"]})
+    assert g["val"]["accuracy"] < 70, "given features are used instead of computing them"

@@ -32,6 +32,8 @@ def test_index_opens_with_the_verdict_and_shows_numbers_and_figures():
     text = (REPORT / "index.md").read_text()
     assert text.index("## Verdict") < text.index("## Headline results")
     assert re.search(r"\*\*(Yes|No|Not shown)\*\*", text), "the verdict answers no question"
+    assert "do the validation classes rank like the test classes?" in text, "no validation-vs-test lines"
+    assert (REPORT / "tables" / "02_one_shot_class_splits.csv").is_file()
     assert "![" in text and "figures/" in text, "index.md embeds no figure"
     assert "## Benchmarks" in text and re.search(r"\| \d", text[text.index("## Benchmarks") :])
 

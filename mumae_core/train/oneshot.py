@@ -72,6 +72,17 @@ def val_way(cfg, val_ds) -> int:
     return max(2, min(cfg.oneshot.way, n_val))
 
 
+def split_episodes(cfg, ds, n: int) -> list:
+    """`n` fixed `val_way`-way episodes of a non-test split (validation or training classes), drawn with
+    oneshot.episode_seed: with n = oneshot.val_episodes on the validation split, the episodes the one-shot
+    stage selects its checkpoint on."""
+    o = cfg.oneshot
+    return sample_episodes(
+        list(ds.labels), n, val_way(cfg, ds), o.shot, o.query, o.query_protocol, seed=o.episode_seed,
+        groups=getattr(ds, "groups", None), class_names=list(ds.class_names),
+    )  # fmt: skip
+
+
 def check_split(ds, split: str, way: int, shot: int, query: int) -> None:
     """EpisodeError unless `ds` has >= way classes, each with >= shot + query clips."""
     counts = Counter(int(y) for y in ds.labels)
@@ -210,12 +221,7 @@ def train_oneshot(
     out = Path(out_dir) if out_dir is not None else None
     prov = provenance.start_run(out) if out is not None else provenance.record()  # which code made it
     test_eps, test_path = _test_episodes(cfg, datasets["test"], out, test_episodes_path)
-    val_eps = sample_episodes(
-        list(datasets["val"].labels), o.val_episodes, val_way(cfg, datasets["val"]), o.shot, o.query,
-        o.query_protocol,
-        seed=o.episode_seed, groups=getattr(datasets["val"], "groups", None),
-        class_names=list(datasets["val"].class_names),
-    )  # fmt: skip
+    val_eps = split_episodes(cfg, datasets["val"], o.val_episodes)
     sampler = EpisodicSampler(
         list(datasets["train"].labels), o.way, o.shot, o.query, o.train_episodes, o.query_protocol,
         seed=o.seed, groups=getattr(datasets["train"], "groups", None),
