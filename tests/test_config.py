@@ -74,8 +74,8 @@ def test_hapt_modalities():
 
 def test_default_settings_are_per_dataset():
     """Chosen on validation classes (docs/architecture.md): sensor mask ratio SynthAct / MMAct 0.75, HAPT the
-    reference's 0.9; SynthAct pretrains 10 epochs (HAPT's 5: test_notebook_config); a ratio set after the
-    dataset switch wins."""
+    reference's 0.9; both pretrain 10 epochs (HAPT's chosen on class folds: test_notebook_config); a ratio
+    set after the dataset switch wins."""
     assert get_config("default").mask.sensor_ratio == 0.75
     assert get_config("default", ["data.dataset=hapt"]).mask.sensor_ratio == 0.9
     assert get_config("default").pretrain.epochs == 10

@@ -177,21 +177,21 @@ def test_readout_pooling_shares_the_pretraining_run():
     assert runs.pretrain_id(per_mod) == pid  # fc_norm is unused by the pretraining loss: same weights
     assert runs.oneshot_id(per_mod, None) != runs.oneshot_id(cfg, None)  # but another one-shot run
     assert runs.pretrain_id(cfg.with_overrides(["model.pooling=cls"])) != pid
-    assert runs.pretrain_id(cfg.with_overrides(["model.sensor_target=dataset"])) != pid
+    assert runs.pretrain_id(cfg.with_overrides(["model.sensor_target=per_token"])) != pid
 
 
 def test_rows_run_for_the_default_profile_not_for_smoke():
     new = {
         "R^m: mean of per-modality means",
         "R^m: learned cls token",
-        "sensor targets: dataset z-score, not per token",
+        "sensor targets: per token (the reference's), not the dataset z-score",
     }
     names = lambda cfg: {r.name for r in ablations.select_rows(cfg)}  # noqa: E731
     assert new <= names(get_config("paper"))
     # the short-schedule rows are not in the default's budget (decided on validation, opt-in)
     assert new - names(get_config("default")) == {
         "R^m: learned cls token",
-        "sensor targets: dataset z-score, not per token",
+        "sensor targets: per token (the reference's), not the dataset z-score",
     }
     assert not new & names(get_config("smoke"))
     video = names(get_config("paper", ["data.modalities=video"]))
@@ -200,7 +200,8 @@ def test_rows_run_for_the_default_profile_not_for_smoke():
     cfg = get_config("default")
     pre, one = ablations.row_configs(cfg, rows["R^m: mean of per-modality means"])
     assert runs.pretrain_id(pre) == runs.pretrain_id(cfg) and one.model.pooling == "per_modality"
-    for name in ("R^m: learned cls token", "sensor targets: dataset z-score, not per token"):
+    targets = "sensor targets: per token (the reference's), not the dataset z-score"
+    for name in ("R^m: learned cls token", targets):
         pre, _ = ablations.row_configs(cfg, rows[name])
         assert rows[name].schedule == "short" and runs.pretrain_id(pre) != runs.pretrain_id(cfg)
 
