@@ -19,11 +19,10 @@ from dataclasses import dataclass
 
 from mumae_core import baselines as B
 from mumae_core.data.build import build_datasets
-from mumae_core.data.episodes import sample_episodes
 from mumae_core.errors import ConfigError
 from mumae_core.modalities import has_video, sensors
 from mumae_core.stats import paired_difference
-from mumae_core.train.oneshot import val_way
+from mumae_core.train.oneshot import split_episodes, val_way
 
 VIDEO_FLOOR = 40.0  # % 5-way 1-shot
 SENSOR_CEILING = 70.0  # %
@@ -61,14 +60,10 @@ def calibrate(cfg, n_episodes: int = 300, progress: bool = False) -> Calibration
     sens = sensors(mods)
     if not has_video(mods) or not sens:
         raise ConfigError(f"calibrate: needs video and a sensor in data.modalities; got {list(mods)}")
-    o = cfg.oneshot
     data = build_datasets(cfg, stage="oneshot", splits=("train", "val"), progress=progress)
     train, val = data["train"], data["val"]
     way = val_way(cfg, val)
-    eps = sample_episodes(
-        list(val.labels), n_episodes, way, o.shot, o.query, o.query_protocol, seed=o.episode_seed,
-        groups=getattr(val, "groups", None), class_names=list(val.class_names),
-    )  # fmt: skip
+    eps = split_episodes(cfg, val, n_episodes)
     stats_all = "statistics: all sensors" if len(sens) > 1 else f"statistics: {sens[0]}"
     wanted = [
         *(f"statistics: {m}" for m in sens),

@@ -22,6 +22,7 @@ from pathlib import Path
 from mumae_core import ablations
 from mumae_core.config import Config
 from mumae_core.stats import paired_difference
+from mumae_core.train.oneshot import val_way
 
 
 @dataclass
@@ -81,7 +82,8 @@ def headline(cfg: Config, runs_dir: str | Path, dataset: str, progress: bool = T
         rows.append(_row(dataset, b["baseline"], "baseline", cfg.data.modalities, b["test"], ref))
 
     out = Headline(rows, results, datasets=runner.datasets(cfg))
-    out.splits, out.context = _class_splits(dataset, cfg.oneshot.way, names[0], main, baselines, out.datasets)
+    way_val = val_way(cfg, out.datasets["val"])
+    out.splits, out.context = _class_splits(dataset, way_val, names[0], main, baselines, out.datasets)
     head = (names[0], main["test"]["accuracy"])
     questions = (
         ("baseline", "does Mu-MAE beat the best non-learned baseline?"),
@@ -97,7 +99,7 @@ def headline(cfg: Config, runs_dir: str | Path, dataset: str, progress: bool = T
     return out
 
 
-def _class_splits(dataset: str, way: int, name: str, main: dict, baselines: list[dict], data: dict):
+def _class_splits(dataset: str, way_val: int, name: str, main: dict, baselines: list[dict], data: dict):
     """Rows (model, validation classes, training classes, test) and the sentence comparing the headline with
     the best test baseline on validation classes and on test."""
     ways = {k: len(data[k].class_names) for k in ("val", "train")}
@@ -113,7 +115,6 @@ def _class_splits(dataset: str, way: int, name: str, main: dict, baselines: list
         rows[0]["validation_classes"] - best["validation_classes"],
         rows[0]["test"] - best["test"],
     )
-    way_val = min(way, ways["val"])
     sentence = (
         f"{dataset} — do the validation classes rank like the test classes? The best baseline on test, "
         f"{best['model']}, scores {best['validation_classes']:.1f}% on the {way_val}-way validation-class "

@@ -22,3 +22,15 @@ def test_folds_are_seeded_distinct_and_cover_every_base_class():
 def test_fold_errors_name_the_argument(size, k):
     with pytest.raises(ConfigError, match="class_folds"):
         class_folds(BASE, size, k)
+
+
+def test_check_val_classes_names_the_place_and_the_problem():
+    from mumae_core.data.folds import check_val_classes
+    from mumae_core.errors import DataError
+
+    check_val_classes(["c0", "c1"], BASE, "here")
+    with pytest.raises(DataError, match=r"here: classes \['x'\] are not base classes"):
+        check_val_classes(["c0", "x"], BASE, "here")
+    for val in (["c0"], BASE[:6]):
+        with pytest.raises(DataError, match="here: .* at least 2 validation classes and 2 training classes"):
+            check_val_classes(val, BASE, "here")

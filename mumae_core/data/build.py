@@ -26,6 +26,7 @@ from pathlib import Path
 from mumae_core import paths, runtime
 from mumae_core.config import Config
 from mumae_core.data.clips import SensorStats
+from mumae_core.data.folds import check_val_classes
 from mumae_core.data.mmact import MMActDataset, read_split, recording_name
 from mumae_core.errors import ConfigError, DataError
 
@@ -95,17 +96,7 @@ def split_clips(cfg: Config, root: Path) -> dict[str, list[str]]:
     ds = cfg.data.dataset
     base, novel = (_class_list(ds, root, k) for k in ("base", "novel"))
     val = list(cfg.data.val_classes) or _class_list(ds, root, "val")
-    if not set(val) <= set(base):
-        where = "data.val_classes" if cfg.data.val_classes else "the validation class list"
-        raise DataError(
-            f"{where}: classes {sorted(set(val) - set(base))} are not base classes of {ds} "
-            f"(base classes: {', '.join(base)})"
-        )
-    if len(set(val)) < 2 or len(set(val)) >= len(set(base)) - 1:
-        raise DataError(
-            f"{ds}: {len(set(val))} validation classes of {len(set(base))} base classes; an episode needs at "
-            "least 2 validation classes and 2 training classes"
-        )
+    check_val_classes(val, base, "data.val_classes" if cfg.data.val_classes else f"{ds} val_classes.txt")
     if set(base) & set(novel):
         raise DataError(f"{ds}: classes {sorted(set(base) & set(novel))} are both base and novel")
     trainlist = read_split(_split_file(ds, root, f"trainlist{cfg.data.split}.txt"), known_classes=base)

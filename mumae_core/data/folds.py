@@ -1,6 +1,7 @@
 """Class folds: several validation splits carved from the base classes, for choices a few classes cannot make.
 
     class_folds(base, size, k, seed) -> k tuples of `size` base classes, each a `data.val_classes`
+    check_val_classes(val, base, where)  DataError unless val is 2 to len(base) - 2 of the base classes
 
 One validation split of a few classes ranks settings by those classes' behaviour (HAPT's is 2 classes, both
 transitions, while its novel classes are mostly postures). Folds hold out other base classes in turn: each
@@ -16,7 +17,20 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mumae_core.errors import ConfigError
+from mumae_core.errors import ConfigError, DataError
+
+
+def check_val_classes(val: Sequence[str], base: Sequence[str], where: str) -> None:
+    """DataError (naming `where`) unless `val` are base classes, at least 2 of them, leaving at least 2
+    training classes: episodes on both sides need 2 classes."""
+    bad = sorted(set(val) - set(base))
+    if bad:
+        raise DataError(f"{where}: classes {bad} are not base classes (base classes: {', '.join(base)})")
+    if not 2 <= len(set(val)) <= len(set(base)) - 2:
+        raise DataError(
+            f"{where}: {len(set(val))} validation classes of {len(set(base))} base classes; an episode needs "
+            "at least 2 validation classes and 2 training classes"
+        )
 
 
 def class_folds(base: Sequence[str], size: int, k: int, seed: int = 0) -> list[tuple[str, ...]]:

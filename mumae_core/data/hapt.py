@@ -35,6 +35,7 @@ from torch.utils.data import Dataset
 
 from mumae_core import runtime
 from mumae_core.data.clips import SensorStats, normalize_sensor
+from mumae_core.data.folds import check_val_classes
 from mumae_core.data.safe_pickle import Stub, restricted_load, stub_class, stub_function
 from mumae_core.errors import ConfigError, DataError
 from mumae_core.paths import splits_dir
@@ -477,12 +478,8 @@ def hapt_datasets(
     users_all = set(int(u) for u in arrays.users)
     train_users = set(sp["train_users"]) if d.hold_out_users else users_all
     test_users = set(sp["test_users"]) if d.hold_out_users else users_all
-    val = set(d.val_classes) if getattr(d, "val_classes", ()) else set(sp["val"])
-    if not val <= set(sp["base"]) or len(val) < 2 or len(val) > len(sp["base"]) - 2:
-        raise DataError(
-            f"HAPT validation classes {sorted(val)} (data.val_classes or val_classes.txt) must be 2 to "
-            f"{len(sp['base']) - 2} of the base classes {sp['base']}, leaving at least 2 training classes"
-        )
+    val = set(d.val_classes or sp["val"])
+    check_val_classes(val, sp["base"], "HAPT validation classes (data.val_classes or val_classes.txt)")
     classes = {
         "train": sorted(c for c in sp["base"] if c not in val),
         "val": sorted(val),
