@@ -61,6 +61,7 @@ GROUP_TITLES = {
     "pooling": "readout (pooling)",  # no ^: the title names a figure file in 05
     "cls_token": "readout (learned token)",
     "sensor_target": "sensor targets",
+    "token_stats": "readout (token statistics)",
 }
 
 
@@ -139,6 +140,10 @@ ROWS: tuple[Row, ...] = (
         needs=("multimodal",),
     ),
     Row("cls_token", "R^m: learned cls token", ("model.pooling=cls",), **_S),
+    # the frozen encoder's token mean and SD per modality beside the fused feature (models/token_stats.py);
+    # one-shot stage only, on the headline checkpoint. w 0.3: the better of 0.3 / 0.5 on SynthAct's class
+    # folds
+    Row("token_stats", "readout + token statistics (w 0.3)", oneshot=("oneshot.token_stats=0.3",)),
     Row(
         "sensor_target",
         "sensor targets: per token (the reference's), not the dataset z-score",

@@ -74,10 +74,12 @@ def test_hapt_modalities():
 
 def test_default_settings_are_per_dataset():
     """Chosen on validation classes (docs/architecture.md): sensor mask ratio SynthAct / MMAct 0.75, HAPT the
-    reference's 0.9; both pretrain 10 epochs (HAPT's chosen on class folds: test_notebook_config); a ratio
+    reference's 0.9; SynthAct / MMAct pretrain 30 epochs, HAPT 10 (both chosen on class folds); a value
     set after the dataset switch wins."""
     assert get_config("default").mask.sensor_ratio == 0.75
     assert get_config("default", ["data.dataset=hapt"]).mask.sensor_ratio == 0.9
-    assert get_config("default").pretrain.epochs == 10
+    assert get_config("default").pretrain.epochs == 30
+    assert get_config("default", ["data.dataset=hapt"]).pretrain.epochs == 10
+    assert get_config("default", ["data.dataset=hapt", "pretrain.epochs=4"]).pretrain.epochs == 4
     assert get_config("default", ["data.dataset=hapt", "mask.sensor_ratio=0.5"]).mask.sensor_ratio == 0.5
     assert get_config("paper").mask.sensor_ratio == 0.9

@@ -1,6 +1,7 @@
 """One evaluation path (mumae_core/eval): sources agree, scoring restores modes, numbers did not move."""
 
 import importlib.util
+import math
 
 import pytest
 import torch
@@ -69,6 +70,8 @@ GOLDEN_FP32 = {
         "live",
     ),
 }
+# the episode-scope variants at random init are the reference's collapsed fusion (docs/architecture.md)
+COLLAPSED = ("frozen-episode", "full-episode-selfcross")
 # bf16 autocast (oneshot.amp=bf16): live sources score under autocast, head included, as the old naive path
 # did; cached sources score in fp32. The all-tied episode-scope test (collapsed fusion) is the sharp check.
 GOLDEN_BF16 = {
@@ -97,10 +100,16 @@ def test_numbers_did_not_move_fp32(tmp_path, variant):
     cfg = sensor_cfg("oneshot.amp=off", "model.attention=sdpa", *VARIANTS[variant])
     m = train_oneshot(cfg, datasets=sensor_splits(), out_dir=tmp_path, progress=False)
     val, loss, test, path = GOLDEN_FP32[variant]
-    assert [h["val_accuracy"] for h in m["history"]] == pytest.approx(val, abs=1e-9)
     assert [h["train_loss"] for h in m["history"]][1:] == pytest.approx(loss, rel=1e-5)
-    assert m["test"]["episode_accuracy"] == pytest.approx(test, abs=1e-9)
     assert m["test"]["path"] == path
+    if variant in COLLAPSED:
+        # every clip gets nearly the same vector (loss ln 5): which class wins each tie is fp32 rounding, and
+        # that differs between CPUs (the goldens' AMD EPYC and an Intel Xeon disagree), so the accuracies
+        # are not portable; the loss, at ln 5 to 1e-5, is
+        assert [h["train_loss"] for h in m["history"]][1:] == pytest.approx([math.log(5)] * 2, rel=1e-5)
+        return
+    assert [h["val_accuracy"] for h in m["history"]] == pytest.approx(val, abs=1e-9)
+    assert m["test"]["episode_accuracy"] == pytest.approx(test, abs=1e-9)
 
 
 @pytest.mark.skipif(

@@ -253,10 +253,17 @@ def fusion_class(cfg) -> type[Fusion]:
 
 
 def build_fusion(cfg, rm_dim: int, dims: dict[str, int], out_dim: int) -> Fusion:
-    """The fusion named by cfg.oneshot.fusion / fusion_scope, for features {mod: D_m} and R^m (rm_dim)."""
+    """The fusion named by cfg.oneshot.fusion / fusion_scope, for features {mod: D_m} and R^m (rm_dim);
+    with oneshot.token_stats > 0 wrapped in a TokenStatsReadout (its out_dim grows by sum 2 D_m)."""
     o, cls = cfg.oneshot, fusion_class(cfg)
     if cls is SingleModalityFusion:
-        return cls(o.single_modality, dims, out_dim)
-    if cls.needs_rm:  # the cross-attentions, per clip or per episode
-        return cls(rm_dim, dims, out_dim, heads=o.fusion_heads)
-    return cls(dims, out_dim)
+        fusion = cls(o.single_modality, dims, out_dim)
+    elif cls.needs_rm:  # the cross-attentions, per clip or per episode
+        fusion = cls(rm_dim, dims, out_dim, heads=o.fusion_heads)
+    else:
+        fusion = cls(dims, out_dim)
+    if o.token_stats:
+        from mumae_core.models.token_stats import TokenStatsReadout
+
+        return TokenStatsReadout(fusion, o.token_stats)
+    return fusion

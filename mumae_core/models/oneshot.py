@@ -193,7 +193,7 @@ def build_oneshot_model(cfg, mae: nn.Module | None = None) -> OneShotModel:
     unimodal = build_unimodal(cfg) if o.unimodal == "scratch" else None
     dims = unimodal.dims if unimodal is not None else {m: rm_dim for m in cfg.data.modalities}
     fusion = build_fusion(cfg, rm_dim, dims, out_dim=rm_dim)
-    head = build_head(cfg, rm_dim)
+    head = build_head(cfg, fusion.out_dim)
     if unimodal is not None and not fusion.needs_rm:
         mae = None  # scratch features and a fusion without R^m: the MAE encoder plays no part
     return OneShotModel(mae, fusion, head, cfg, unimodal=unimodal)
