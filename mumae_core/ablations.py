@@ -140,7 +140,7 @@ ROWS: tuple[Row, ...] = (
         needs=("multimodal",),
     ),
     Row("cls_token", "R^m: learned cls token", ("model.pooling=cls",), **_S),
-    # the frozen encoder's token mean and SD per modality beside the fused feature (models/token_stats.py);
+    # the frozen encoder's token mean and SD per modality beside the fused feature (models/stats_readout.py);
     # one-shot stage only, on the headline checkpoint. w 0.3: the better of 0.3 / 0.5 on SynthAct's class
     # folds
     Row("token_stats", "readout + token statistics (w 0.3)", oneshot=("oneshot.token_stats=0.3",)),
@@ -292,9 +292,11 @@ class Runner:
 
         # the representations hold the per-modality tokens and, for a fusion that reads it, R^m (read out by
         # the one-shot config's pooling); they do not depend on which fusion trains on them, so the fusions
-        # share one encoding (a set with R^m serves a fusion without it too)
+        # share one encoding (a set with R^m serves a fusion without it too); the input-statistics readout
+        # reads the sensors' statistics beside them (a set of its own: other fusions take tokens only)
         key = runs._digest(
             [runs.checkpoint_tag(checkpoint), runs.settings(cfg, ("data",)), cfg.model.pooling, o.amp]
+            + (["input_stats"] if o.input_stats else [])
         )
         held = self._reps.get(key)
         if held is None or (fusion_class(cfg).needs_rm and held["train"]["rm"] is None):

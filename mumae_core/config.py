@@ -170,9 +170,11 @@ class OneShotConfig:
     freeze: str = "frozen"
     trainable_blocks: int = 1  # for freeze == "partial"
     fusion_heads: int = 4
-    # weight w of the training-free token statistics in the clip feature (models/token_stats.py): cosine =
+    # weight w of the training-free token statistics in the clip feature (models/stats_readout.py): cosine =
     # (1 - w) cos(fused) + w cos(z-scored token mean and SD per modality); 0 = off (the reference)
     token_stats: float = 0.0
+    # the same with each sensor's own per-channel input statistics (the statistics baseline's 27 per sensor)
+    input_stats: float = 0.0
     train_episodes: int = 300
     episodes_per_step: int = 4
     lr: float = 1e-3
@@ -448,10 +450,22 @@ class Config:
         _number("oneshot.lr", o.lr, lo=0.0, lo_open=True)
         _number("oneshot.weight_decay", o.weight_decay, lo=0.0)
         _number("oneshot.token_stats", o.token_stats, lo=0.0, hi=1.0, hi_open=True)
-        if o.token_stats and o.fusion_scope == "episode":
+        _number("oneshot.input_stats", o.input_stats, lo=0.0, hi=1.0, hi_open=True)
+        for name in ("token_stats", "input_stats"):
+            if getattr(o, name) and o.fusion_scope == "episode":
+                raise ConfigError(
+                    f"oneshot.{name}: the statistics readout is per clip; set oneshot.{name}=0 "
+                    "with oneshot.fusion_scope='episode' (transductive)"
+                )
+        if o.token_stats and o.input_stats:
             raise ConfigError(
-                "oneshot.token_stats: the token-statistics readout is per clip; set oneshot.token_stats=0 "
-                "with oneshot.fusion_scope='episode' (transductive)"
+                "oneshot.token_stats and oneshot.input_stats: choose one statistics readout "
+                "(set the other to 0)"
+            )
+        if o.input_stats and not sensors(self.data.modalities):
+            raise ConfigError(
+                "oneshot.input_stats: reads sensor statistics, but data.modalities "
+                f"{list(self.data.modalities)} has no sensor; set oneshot.input_stats=0"
             )
         _nonnegative_int("oneshot.episode_seed", o.episode_seed)
         _nonnegative_int("oneshot.seed", o.seed)

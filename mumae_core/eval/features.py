@@ -103,7 +103,8 @@ def encode_representations(
     progress: bool = True,
 ) -> dict:
     """Encoder representations of every clip, for a FIXED encoder (freeze='frozen', shared features):
-    {"rm": (N, D) or None, "feats": {mod: (N, N_m, D_m)}}, fp32 on the CPU, in dataset order."""
+    {"rm": (N, D) or None, "feats": {mod: (N, N_m, D_m)}}, fp32 on the CPU, in dataset order (with a fusion
+    that reads inputs, "feats" also holds each sensor's input statistics, {m:input: (N, 1, F_m)})."""
     if not model.encoder_is_fixed:
         raise EpisodeError(
             "eval.features.encode_representations: the encoder (or the unimodal encoders) train; "
@@ -113,15 +114,15 @@ def encode_representations(
     mods = list(modalities if modalities is not None else model.modalities)
     was_training = model.training
     model.eval()
-    rms, feats = [], {m: [] for m in mods}
+    rms, feats = [], {}
     for batch in progress_bar(_loader(dataset, batch_size, num_workers), desc="encode clips (frozen encoder)",
                       disable=not progress, leave=False):  # fmt: skip
         with autocast(device, amp_dtype):
             rm, f = model.representations(_to_device(batch, mods, device))
         if rm is not None:
             rms.append(rm.float().cpu())
-        for m in mods:
-            feats[m].append(f[m].float().cpu())
+        for k, v in f.items():  # the modalities' tokens (and the sensors' input statistics, when read)
+            feats.setdefault(k, []).append(v.float().cpu())
     model.train(was_training)
     return {"rm": torch.cat(rms) if rms else None, "feats": {m: torch.cat(v) for m, v in feats.items()}}
 

@@ -254,7 +254,8 @@ def fusion_class(cfg) -> type[Fusion]:
 
 def build_fusion(cfg, rm_dim: int, dims: dict[str, int], out_dim: int) -> Fusion:
     """The fusion named by cfg.oneshot.fusion / fusion_scope, for features {mod: D_m} and R^m (rm_dim);
-    with oneshot.token_stats > 0 wrapped in a TokenStatsReadout (its out_dim grows by sum 2 D_m)."""
+    with oneshot.token_stats > 0 wrapped in a TokenStatsReadout (its out_dim grows by sum 2 D_m), with
+    oneshot.input_stats > 0 in an InputStatsReadout (by 27 per sensor); models/stats_readout.py."""
     o, cls = cfg.oneshot, fusion_class(cfg)
     if cls is SingleModalityFusion:
         fusion = cls(o.single_modality, dims, out_dim)
@@ -263,7 +264,11 @@ def build_fusion(cfg, rm_dim: int, dims: dict[str, int], out_dim: int) -> Fusion
     else:
         fusion = cls(dims, out_dim)
     if o.token_stats:
-        from mumae_core.models.token_stats import TokenStatsReadout
+        from mumae_core.models.stats_readout import TokenStatsReadout
 
         return TokenStatsReadout(fusion, o.token_stats)
+    if o.input_stats:
+        from mumae_core.models.stats_readout import InputStatsReadout
+
+        return InputStatsReadout(fusion, o.input_stats)
     return fusion

@@ -24,6 +24,7 @@ from torch import nn
 from mumae_core.errors import ConfigError, DataError
 from mumae_core.models.fusion import Fusion, build_fusion
 from mumae_core.models.heads import FewShotHead, build_head
+from mumae_core.models.stats_readout import input_statistics
 from mumae_core.models.unimodal import UnimodalEncoders, build_unimodal
 
 _DECODER_PREFIXES = ("decoders.", "encoder_to_decoder.")
@@ -113,8 +114,14 @@ class OneShotModel(nn.Module):
         return self
 
     # ---------------------------------------------------------------------- representations
+    @property
+    def fusion_reads_inputs(self) -> bool:
+        """True when the fusion reads the sensors' input statistics (oneshot.input_stats)."""
+        return bool(getattr(self.fusion, "reads_inputs", False))
+
     def representations(self, batch: dict) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
-        """batch {mod: (B, ...)} -> (R^m (B, D) or None, {mod: (B, N_m, D_m)}) over the modalities present."""
+        """batch {mod: (B, ...)} -> (R^m (B, D) or None, {mod: (B, N_m, D_m)}) over the modalities present;
+        with a fusion that reads inputs, also {input_key(m): (B, 1, F_m)} per sensor present."""
         present = [m for m in self.modalities if m in batch]
         if not present:
             raise DataError(
@@ -131,6 +138,8 @@ class OneShotModel(nn.Module):
                 feats = {m: self.encoder.encode({m: batch[m]}).tokens[m] for m in present}
         if self.unimodal is not None:
             feats = self.unimodal({m: batch[m] for m in present})
+        if self.fusion_reads_inputs:  # the statistics readout's sensor statistics {m:input: (B, 1, F_m)}
+            feats.update(input_statistics({m: batch[m] for m in present}, self.modalities))
         return rm, feats
 
     def clip_features(self, batch: dict) -> torch.Tensor:
