@@ -14,7 +14,7 @@ from mumae_core.eval import encode_representations
 from mumae_core.eval.features import CachedRepresentations, LiveFeatures
 from mumae_core.models.fusion import ConcatFusion
 from mumae_core.models.oneshot import build_oneshot_model
-from mumae_core.models.stats_readout import InputStatsReadout, TokenStatsReadout, input_key
+from mumae_core.models.stats_readout import InputStatsReadout, TokenStatsReadout, input_key, input_statistics
 from mumae_core.train.oneshot import train_oneshot
 
 DIMS = {"acc": 8, "gyro": 8}
@@ -149,3 +149,9 @@ def test_input_statistics_travel_with_cached_representations(tmp_path):
     assert np.isfinite(m["test"]["accuracy"]) and m["model"].fusion.count_acc.item() > 0
     off = train_oneshot(sensor_cfg(), datasets=sensor_splits(), out_dir=tmp_path / "off", progress=False)
     assert off["test"]["episode_accuracy"] != m["test"]["episode_accuracy"]
+
+
+def test_input_statistics_skip_video_and_absent_sensors():
+    batch = {"video": torch.randn(2, 3, 4, 8, 8), "acc": torch.randn(2, 32, 3)}
+    out = input_statistics(batch, ["video", "acc", "gyro"])
+    assert list(out) == ["acc:input"] and torch.equal(out["acc:input"][:, 0], channel_stats(batch["acc"]))

@@ -40,12 +40,12 @@ def input_key(m: str) -> str:
 
 
 def input_statistics(batch: dict[str, torch.Tensor], modalities) -> dict[str, torch.Tensor]:
-    """batch {sensor: (B, L, C)} -> {input_key(m): (B, 1, 9 C)} for the sensors of `modalities` present,
-    in fp32 outside autocast (quantiles and the rFFT need it)."""
+    """batch {mod: (B, ...)} -> {input_key(m): (B, 1, 9 C)} for the sensors (B, L, C) of `modalities`
+    present (video is skipped), in fp32 outside autocast (quantiles and the rFFT need it)."""
     from mumae_core.baselines import channel_stats
 
     out = {}
-    for m in modalities:
+    for m in sensors(modalities):
         if m in batch:
             x = batch[m]
             with torch.no_grad(), torch.autocast(x.device.type, enabled=False):
