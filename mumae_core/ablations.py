@@ -62,6 +62,7 @@ GROUP_TITLES = {
     "cls_token": "readout (learned token)",
     "sensor_target": "sensor targets",
     "token_stats": "readout (token statistics)",
+    "input_stats": "readout (input statistics)",
 }
 
 
@@ -144,6 +145,14 @@ ROWS: tuple[Row, ...] = (
     # one-shot stage only, on the headline checkpoint. w 0.3: the better of 0.3 / 0.5 on SynthAct's class
     # folds
     Row("token_stats", "readout + token statistics (w 0.3)", oneshot=("oneshot.token_stats=0.3",)),
+    # each sensor's own per-channel statistics (the statistics baseline's features) beside the fused feature;
+    # one-shot stage only. w 0.3: the better of 0.3 / 0.5 on SynthAct's class folds (HAPT's: 0.5, by 0.5)
+    Row(
+        "input_stats",
+        "readout + input statistics (w 0.3)",
+        oneshot=("oneshot.input_stats=0.3",),
+        needs=("sensors",),
+    ),
     Row(
         "sensor_target",
         "sensor targets: per token (the reference's), not the dataset z-score",

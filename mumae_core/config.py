@@ -205,6 +205,7 @@ ABLATION_GROUPS = (
     "cls_token",
     "sensor_target",
     "token_stats",
+    "input_stats",
 )
 
 
@@ -212,7 +213,7 @@ ABLATION_GROUPS = (
 # headline checkpoint. The short-schedule groups (each pretrains twice more: the row and its short reference)
 # were decided on validation classes (docs/architecture.md) and run with report.ablation_groups=... or the
 # paper profile.
-REPORT_GROUPS = ("pretraining", "fusion", "missing", "pooling", "token_stats")
+REPORT_GROUPS = ("pretraining", "fusion", "missing", "pooling", "token_stats", "input_stats")
 
 
 @dataclass
