@@ -299,14 +299,11 @@ class Runner:
         from mumae_core.models.oneshot import build_oneshot_model
         from mumae_core.runtime import autocast_dtype, resolve_device
 
-        # the representations hold the per-modality tokens and, for a fusion that reads it, R^m (read out by
-        # the one-shot config's pooling); they do not depend on which fusion trains on them, so the fusions
-        # share one encoding (a set with R^m serves a fusion without it too); the input-statistics readout
-        # reads the sensors' statistics beside them (a set of its own: other fusions take tokens only)
-        key = runs._digest(
-            [runs.checkpoint_tag(checkpoint), runs.settings(cfg, ("data",)), cfg.model.pooling, o.amp]
-            + (["input_stats"] if o.input_stats else [])
-        )
+        # the representations hold the per-modality tokens, the sensors' input statistics and, for a fusion
+        # that reads it, R^m (read out by the one-shot config's pooling); they do not depend on which fusion
+        # trains on them, so the fusions share one encoding (a set with R^m serves a fusion without it too)
+        tag = runs.checkpoint_tag(checkpoint)
+        key = runs._digest([tag, runs.settings(cfg, ("data",)), cfg.model.pooling, o.amp])
         held = self._reps.get(key)
         if held is None or (fusion_class(cfg).needs_rm and held["train"]["rm"] is None):
             device = resolve_device(o.device)

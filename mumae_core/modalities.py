@@ -31,3 +31,16 @@ def sensors(modalities: Iterable[str]) -> tuple[str, ...]:
 
 def has_video(modalities: Iterable[str]) -> bool:
     return any(is_video(m) for m in modalities)
+
+
+INPUT_SUFFIX = ":input"
+
+
+def input_key(m: str) -> str:
+    """The representations key of sensor m's input statistics (B, 1, F_m), beside its tokens under m."""
+    return f"{m}{INPUT_SUFFIX}"
+
+
+def is_input_key(key: str) -> bool:
+    """True for an input-statistics key (`input_key`), which is not a modality."""
+    return key.endswith(INPUT_SUFFIX)

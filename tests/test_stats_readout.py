@@ -104,7 +104,7 @@ def sensor_batch(b=6, seed=0):
 def test_input_statistics_are_the_baselines_features_z_scored_with_training_clips():
     torch.manual_seed(0)
     r = InputStatsReadout(ConcatFusion(DIMS, 8), 0.4)
-    assert r.widths == {"acc": 27, "gyro": 27} and r.out_dim == 8 + 54 and r.reads_inputs
+    assert r.widths == {"acc": 27, "gyro": 27} and r.out_dim == 8 + 54
     x, sig = feats(b=64), sensor_batch(b=64)
     inputs = {input_key(m): channel_stats(v)[:, None] for m, v in sig.items()}
     r.train()(None, {**x, **inputs})
@@ -136,7 +136,7 @@ def test_input_statistics_missing_is_an_error_and_a_missing_sensor_a_zero_block(
 def test_input_statistics_travel_with_cached_representations(tmp_path):
     cfg = sensor_cfg("oneshot.input_stats=0.3")
     model = build_oneshot_model(cfg).eval()
-    assert isinstance(model.fusion, InputStatsReadout) and model.fusion_reads_inputs
+    assert isinstance(model.fusion, InputStatsReadout)
     ds = sensor_splits()["test"]
     reps = encode_representations(model, ds, progress=False)
     assert set(reps["feats"]) == {"acc", "gyro", "acc:input", "gyro:input"}
@@ -153,5 +153,19 @@ def test_input_statistics_travel_with_cached_representations(tmp_path):
 
 def test_input_statistics_skip_video_and_absent_sensors():
     batch = {"video": torch.randn(2, 3, 4, 8, 8), "acc": torch.randn(2, 32, 3)}
-    out = input_statistics(batch, ["video", "acc", "gyro"])
+    out = input_statistics(batch)
     assert list(out) == ["acc:input"] and torch.equal(out["acc:input"][:, 0], channel_stats(batch["acc"]))
+
+
+def test_every_fusion_shares_the_representations_with_input_statistics():
+    """One cached set serves every fusion: the representations always carry the sensors' input statistics,
+    and a fusion that does not read them gives the same features with or without them."""
+    model = build_oneshot_model(sensor_cfg()).eval()
+    ds = sensor_splits()["test"]
+    reps = encode_representations(model, ds, progress=False)
+    assert set(reps["feats"]) == {"acc", "gyro", "acc:input", "gyro:input"}
+    tokens_only = {"rm": reps["rm"], "feats": {m: reps["feats"][m] for m in ("acc", "gyro")}}
+    with_stats = CachedRepresentations(model, reps, "cpu").table()
+    assert torch.equal(with_stats, CachedRepresentations(model, tokens_only, "cpu").table())
+    with pytest.raises(DataError, match="not configured"):
+        model.fusion(reps["rm"], {**tokens_only["feats"], "magnet": reps["feats"]["acc"]})

@@ -103,8 +103,8 @@ def encode_representations(
     progress: bool = True,
 ) -> dict:
     """Encoder representations of every clip, for a FIXED encoder (freeze='frozen', shared features):
-    {"rm": (N, D) or None, "feats": {mod: (N, N_m, D_m)}}, fp32 on the CPU, in dataset order (with a fusion
-    that reads inputs, "feats" also holds each sensor's input statistics, {m:input: (N, 1, F_m)})."""
+    {"rm": (N, D) or None, "feats": {mod: (N, N_m, D_m), input_key(sensor): (N, 1, F_m)}}, fp32 on the CPU,
+    in dataset order ("feats" holds each sensor's input statistics beside the tokens)."""
     if not model.encoder_is_fixed:
         raise EpisodeError(
             "eval.features.encode_representations: the encoder (or the unimodal encoders) train; "
@@ -121,7 +121,7 @@ def encode_representations(
             rm, f = model.representations(_to_device(batch, mods, device))
         if rm is not None:
             rms.append(rm.float().cpu())
-        for k, v in f.items():  # the modalities' tokens (and the sensors' input statistics, when read)
+        for k, v in f.items():  # the modalities' tokens and the sensors' input statistics
             feats.setdefault(k, []).append(v.float().cpu())
     model.train(was_training)
     return {"rm": torch.cat(rms) if rms else None, "feats": {m: torch.cat(v) for m, v in feats.items()}}

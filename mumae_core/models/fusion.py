@@ -7,7 +7,8 @@
 Any subset of the configured modalities may be given at test time: the fusion runs over the modalities present
 and records the missing ones. Combining modalities by "concat + Linear" is written as a sum of per-modality
 linear maps (the same function when all are present); with a modality missing the sum runs over the present
-ones, rescaled by M / M_present.
+ones, rescaled by M / M_present. `feats` may also hold the sensors' input statistics under `input_key(m)`
+(`OneShotModel.representations` adds them); only the input-statistics readout reads them.
 
 CrossAttentionFusion       kit default: per clip, queries from R^m attend over a modality's tokens.
 EpisodeCrossAttentionFusion  the reference variant: attention across the N clips of an episode (TRANSDUCTIVE).
@@ -20,6 +21,7 @@ import torch
 from torch import nn
 
 from mumae_core.errors import ConfigError, DataError
+from mumae_core.modalities import is_input_key
 
 
 class Fusion(nn.Module):
@@ -39,7 +41,7 @@ class Fusion(nn.Module):
         self.missing: list[str] = []
 
     def _present(self, feats: dict[str, torch.Tensor]) -> list[str]:
-        unknown = [m for m in feats if m not in self.dims]
+        unknown = [m for m in feats if m not in self.dims and not is_input_key(m)]  # statistics: not read
         if unknown:
             raise DataError(
                 f"{type(self).__name__}: modalities {unknown} were not configured "

@@ -114,14 +114,10 @@ class OneShotModel(nn.Module):
         return self
 
     # ---------------------------------------------------------------------- representations
-    @property
-    def fusion_reads_inputs(self) -> bool:
-        """True when the fusion reads the sensors' input statistics (oneshot.input_stats)."""
-        return bool(getattr(self.fusion, "reads_inputs", False))
-
     def representations(self, batch: dict) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
-        """batch {mod: (B, ...)} -> (R^m (B, D) or None, {mod: (B, N_m, D_m)}) over the modalities present;
-        with a fusion that reads inputs, also {input_key(m): (B, 1, F_m)} per sensor present."""
+        """batch {mod: (B, ...)} -> (R^m (B, D) or None, {mod: (B, N_m, D_m)}) over the modalities present,
+        and {input_key(m): (B, 1, F_m)} per sensor present: its input statistics (cheap; the input-statistics
+        readout reads them, every other fusion ignores them, so one cached set serves every fusion)."""
         present = [m for m in self.modalities if m in batch]
         if not present:
             raise DataError(
@@ -138,8 +134,7 @@ class OneShotModel(nn.Module):
                 feats = {m: self.encoder.encode({m: batch[m]}).tokens[m] for m in present}
         if self.unimodal is not None:
             feats = self.unimodal({m: batch[m] for m in present})
-        if self.fusion_reads_inputs:  # the statistics readout's sensor statistics {m:input: (B, 1, F_m)}
-            feats.update(input_statistics({m: batch[m] for m in present}, self.modalities))
+        feats.update(input_statistics({m: batch[m] for m in present}))  # {m:input: (B, 1, F_m)}, sensors
         return rm, feats
 
     def clip_features(self, batch: dict) -> torch.Tensor:

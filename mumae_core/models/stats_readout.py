@@ -14,7 +14,7 @@ TokenStatsReadout  (`oneshot.token_stats = w`) the mean and SD over the frozen e
 InputStatsReadout  (`oneshot.input_stats = w`) the sensor's own per-channel statistics, the statistics
                    baseline's features (`baselines.channel_stats`: 9 per channel, 27 per sensor), sensors
                    only. They come with the representations (`OneShotModel.representations` adds
-                   feats[input_key(m)] (B, 1, F_m) when the fusion `reads_inputs`) and are cached with them.
+                   feats[input_key(m)] (B, 1, F_m) for every sensor present) and are cached with them.
 
 Why (docs/architecture.md, "Choices made on validation classes"): the one-shot stage trains the fusion on the
 base classes only, and what it learns to weigh need not be what separates new classes; the non-learned
@@ -28,26 +28,20 @@ import torch
 import torch.nn.functional as F
 
 from mumae_core.errors import ConfigError, DataError
-from mumae_core.modalities import SENSOR_CHANNELS, sensors
+from mumae_core.modalities import SENSOR_CHANNELS, input_key, is_video, sensors
 from mumae_core.models.fusion import Fusion
 
 STATS_PER_CHANNEL = 9  # baselines.STAT_NAMES
 
 
-def input_key(m: str) -> str:
-    """The feats key of sensor m's input statistics (B, 1, F_m)."""
-    return f"{m}:input"
-
-
-def input_statistics(batch: dict[str, torch.Tensor], modalities) -> dict[str, torch.Tensor]:
-    """batch {mod: (B, ...)} -> {input_key(m): (B, 1, 9 C)} for the sensors (B, L, C) of `modalities`
-    present (video is skipped), in fp32 outside autocast (quantiles and the rFFT need it)."""
+def input_statistics(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """inputs {mod: (B, ...)} -> {input_key(m): (B, 1, 9 C)} for each sensor (B, L, C) among them (video is
+    skipped), in fp32 outside autocast (quantiles and the rFFT need it)."""
     from mumae_core.baselines import channel_stats
 
     out = {}
-    for m in sensors(modalities):
-        if m in batch:
-            x = batch[m]
+    for m, x in inputs.items():
+        if not is_video(m):
             with torch.no_grad(), torch.autocast(x.device.type, enabled=False):
                 out[input_key(m)] = channel_stats(x.float())[:, None, :]  # (B, 1, 9 C)
     return out
@@ -57,7 +51,6 @@ class StatsReadout(Fusion):
     """Wraps a per-clip fusion: cat(fused part, statistics part), cosine-mixed by weight w in (0, 1)."""
 
     option = "?"  # the config field, for errors
-    reads_inputs = False  # True: feats must carry the sensors' input statistics (input_key)
 
     def __init__(self, inner: Fusion, weight: float, widths: dict[str, int]):
         if not 0.0 < weight < 1.0:
@@ -108,17 +101,17 @@ class StatsReadout(Fusion):
     def statistics(self, feats: dict[str, torch.Tensor]) -> torch.Tensor:
         """feats -> (B, S): the z-scored blocks, each scaled to about unit norm; zeros for a missing one."""
         raw = self.raw(feats)
-        ref = feats[self._present({k: v for k, v in feats.items() if k in self.dims})[0]]
+        like = next(iter(feats.values()))  # (B, ...): the batch size and device of a zero block
         blocks = []
         for m, f in self.widths.items():
             if m in raw:
                 blocks.append(self._standardise(m, raw[m].float()) / f**0.5)
             else:
-                blocks.append(ref.new_zeros(ref.shape[0], f, dtype=torch.float32))
+                blocks.append(like.new_zeros(like.shape[0], f, dtype=torch.float32))
         return torch.cat(blocks, dim=-1)
 
     def forward(self, rm: torch.Tensor | None, feats: dict[str, torch.Tensor]) -> torch.Tensor:
-        fused = self.inner(rm, {k: v for k, v in feats.items() if k in self.dims})  # (B, D_out)
+        fused = self.inner(rm, feats)  # (B, D_out); it checks the modalities and ignores input statistics
         self.missing = self.inner.missing
         stats = self.statistics(feats)  # (B, S)
         w = self.weight
@@ -148,7 +141,6 @@ class InputStatsReadout(StatsReadout):
     """Statistics = each sensor's per-channel input statistics, feats[input_key(m)] (B, 1, 9 C) -> (B, 9C)."""
 
     option = "input_stats"
-    reads_inputs = True
 
     def __init__(self, inner: Fusion, weight: float):
         widths = {m: STATS_PER_CHANNEL * SENSOR_CHANNELS for m in sensors(inner.modalities)}
