@@ -283,7 +283,8 @@ class Runner:
 
     @staticmethod
     def _rm_key(cfg: Config, checkpoint) -> str:
-        """R^m depends on the encoder, the data (and its modalities), its readout and the precision only."""
+        """The key of a representation set (and its R^m): it depends on the encoder, the data (and its
+        modalities), R^m's readout and the precision only."""
         tag, data = runs.checkpoint_tag(checkpoint), runs.settings(cfg, ("data",))
         return runs._digest([tag, data, cfg.model.pooling, cfg.oneshot.amp])
 
@@ -295,24 +296,21 @@ class Runner:
         if checkpoint is None or o.freeze != "frozen" or o.unimodal != "shared":
             return None
         from mumae_core.eval import encode_representations
-        from mumae_core.models.fusion import fusion_class
         from mumae_core.models.oneshot import build_oneshot_model
         from mumae_core.runtime import autocast_dtype, resolve_device
 
-        # the representations hold the per-modality tokens, the sensors' input statistics and, for a fusion
-        # that reads it, R^m (read out by the one-shot config's pooling); they do not depend on which fusion
-        # trains on them, so the fusions share one encoding (a set with R^m serves a fusion without it too)
-        tag = runs.checkpoint_tag(checkpoint)
-        key = runs._digest([tag, runs.settings(cfg, ("data",)), cfg.model.pooling, o.amp])
-        held = self._reps.get(key)
-        if held is None or (fusion_class(cfg).needs_rm and held["train"]["rm"] is None):
+        # the representations hold the per-modality tokens, the sensors' input statistics and R^m (read out
+        # by the one-shot config's pooling; encoded even for a fusion that does not read it, so that the ones
+        # that do find it); they do not depend on which fusion trains on them: the fusions share one encoding
+        key = self._rm_key(cfg, checkpoint)
+        if key not in self._reps:
             device = resolve_device(o.device)
             model = build_oneshot_model(cfg, runs.fresh_encoder(checkpoint)).to(device)
-            enc = dict(device=device, amp_dtype=autocast_dtype(device, o.amp), progress=self.progress)
+            amp = autocast_dtype(device, o.amp)
+            enc = dict(device=device, amp_dtype=amp, progress=self.progress, with_rm=True)
             reps = {k: encode_representations(model, data[k], **enc) for k in ("train", "val", "test")}
             self._reps[key] = reps
-            if reps["train"]["rm"] is not None:
-                self._rm[self._rm_key(cfg, checkpoint)] = {k: reps[k]["rm"] for k in ("train", "val", "test")}
+            self._rm[key] = {k: reps[k]["rm"] for k in ("train", "val", "test")}
             while len(self._reps) > self.REPS_KEPT:
                 self._reps.popitem(last=False)
         self._reps.move_to_end(key)

@@ -267,7 +267,9 @@ def test_missing_at_test_encodes_once_for_all_seeds_and_scores_like_each_seed(
 @pytest.mark.slow
 def test_fusions_share_one_encoding_of_the_frozen_encoder(smoke_root, tmp_path, monkeypatch):
     """Regression (fails on the old code: the cache key held the fusion, so each fusion row re-encoded the
-    same encoder): fusions without R^m share one encoding; cross-attention needs R^m and encodes it."""
+    same encoder; later a set encoded for a fusion without R^m was encoded again for cross-attention, and the
+    input-statistics readout had a set of its own): one encoding, with R^m and the sensors' input statistics,
+    serves every fusion and both statistics readouts."""
     cfg = _smoke_cfg(smoke_root, "oneshot.seeds=1")
     runner = ablations.Runner(cfg, tmp_path, progress=False)
     calls = _count_encodes(monkeypatch)
@@ -275,9 +277,9 @@ def test_fusions_share_one_encoding_of_the_frozen_encoder(smoke_root, tmp_path, 
         runner.train(ablations.Row("fusion", fusion, oneshot=(f"oneshot.fusion={fusion}",), schedule="none"))
     assert len(calls) == 3, f"train / val / test encoded once for both fusions, got {calls}"
     runner.train(ablations.Row("fusion", "cross", schedule="none"))
-    assert len(calls) == 6, "cross-attention reads R^m, which the fusions without it did not encode"
-    runner.train(ablations.Row("fusion", "mean again", oneshot=("oneshot.fusion=mean",), schedule="none"))
-    assert len(calls) == 6, "a set with R^m serves a fusion without it"
+    for readout in ("token_stats", "input_stats"):
+        runner.train(ablations.Row(readout, readout, oneshot=(f"oneshot.{readout}=0.3",), schedule="none"))
+    assert len(calls) == 3, f"cross-attention and the readouts reuse the set (R^m included), got {calls}"
 
 
 def test_rows_that_change_only_the_pretraining_span_share_the_one_shot_datasets(smoke_root, tmp_path):

@@ -101,10 +101,12 @@ def encode_representations(
     amp_dtype: torch.dtype | None = None,
     num_workers: int = 0,
     progress: bool = True,
+    with_rm: bool | None = None,
 ) -> dict:
     """Encoder representations of every clip, for a FIXED encoder (freeze='frozen', shared features):
     {"rm": (N, D) or None, "feats": {mod: (N, N_m, D_m), input_key(sensor): (N, 1, F_m)}}, fp32 on the CPU,
-    in dataset order ("feats" holds each sensor's input statistics beside the tokens)."""
+    in dataset order ("feats" holds each sensor's input statistics beside the tokens). with_rm: R^m too when
+    True, without when False, as the model's fusion needs when None (`OneShotModel.representations`)."""
     if not model.encoder_is_fixed:
         raise EpisodeError(
             "eval.features.encode_representations: the encoder (or the unimodal encoders) train; "
@@ -118,7 +120,7 @@ def encode_representations(
     for batch in progress_bar(_loader(dataset, batch_size, num_workers), desc="encode clips (frozen encoder)",
                       disable=not progress, leave=False):  # fmt: skip
         with autocast(device, amp_dtype):
-            rm, f = model.representations(_to_device(batch, mods, device))
+            rm, f = model.representations(_to_device(batch, mods, device), with_rm=with_rm)
         if rm is not None:
             rms.append(rm.float().cpu())
         for k, v in f.items():  # the modalities' tokens and the sensors' input statistics

@@ -114,10 +114,14 @@ class OneShotModel(nn.Module):
         return self
 
     # ---------------------------------------------------------------------- representations
-    def representations(self, batch: dict) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
+    def representations(
+        self, batch: dict, with_rm: bool | None = None
+    ) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
         """batch {mod: (B, ...)} -> (R^m (B, D) or None, {mod: (B, N_m, D_m)}) over the modalities present,
         and {input_key(m): (B, 1, F_m)} per sensor present: its input statistics (cheap; the input-statistics
-        readout reads them, every other fusion ignores them, so one cached set serves every fusion)."""
+        readout reads them, every other fusion ignores them, so one cached set serves every fusion).
+        with_rm: compute R^m (None: when the fusion reads it; True for a cache that fusions without it share
+        with fusions that read it; needs the shared encoder)."""
         present = [m for m in self.modalities if m in batch]
         if not present:
             raise DataError(
@@ -127,7 +131,7 @@ class OneShotModel(nn.Module):
         grad = torch.is_grad_enabled() and self.freeze != "frozen"
         rm = None
         with torch.set_grad_enabled(grad):
-            if self.fusion.needs_rm:
+            if self.fusion.needs_rm if with_rm is None else with_rm:
                 rm_in = {m: batch[m] for m in self.rm_modalities if m in batch}
                 rm = self.encoder.encode(rm_in).pooled
             if self.unimodal is None:
