@@ -3,15 +3,16 @@ validation episodes of each class fold (`benchmarks/class_folds.py`); no test ep
 
 python benchmarks/fold_sensor_selection.py synthact 5 4
 
-Per sensor s: the statistics baseline's block (`baselines.channel_stats`, z-scored with the fold's training
-classes, unit-normalised), scored with cosine prototypes. Within-class spread W_s: the mean cosine distance of a
-training clip to its class mean. In an episode, the support spread B_s: the mean pairwise cosine distance of the
-way support clips (one per class). r_s = B_s / W_s says how far apart the classes lie against their usual
-spread, from the support only. Scores (query q, class c) = sum_s w_s cos_s(q, support_c), with
+Per sensor s: the statistics baseline's block (`baselines.channel_stats`, z-scored with the fold's
+training classes, unit-normalised), scored with cosine prototypes. Within-class spread W_s: the mean cosine
+distance of a training clip to its class mean. In an episode, the support spread B_s: the mean pairwise
+cosine distance of the way support clips (one per class). r_s = B_s / W_s says how far apart the classes
+lie against their usual spread, from the support only. Scores (query q, class c) =
+sum_s w_s cos_s(q, support_c), with
   equal      w_s = 1                  (the statistics of all sensors)
   ratio      w_s = r_s / sum r
   argmax     w = one-hot at argmax r_s (one sensor per episode)
-  oracle     the best single sensor of the fold (chosen with the fold's own labels: an upper bound, not a rule)
+  only s     each sensor alone (the fold's best of them bounds argmax; it is not a rule)
 Prints one JSON line per fold: accuracy (%) of each rule and of each single sensor, and how often argmax
 picks the fold's best sensor.
 """
