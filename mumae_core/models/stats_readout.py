@@ -27,18 +27,17 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from mumae_core.baselines import STAT_NAMES, channel_stats
 from mumae_core.errors import ConfigError, DataError
 from mumae_core.modalities import SENSOR_CHANNELS, input_key, is_video, sensors
 from mumae_core.models.fusion import Fusion
 
-STATS_PER_CHANNEL = 9  # baselines.STAT_NAMES
+STATS_PER_CHANNEL = len(STAT_NAMES)  # the statistics baseline's numbers per channel
 
 
 def input_statistics(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """inputs {mod: (B, ...)} -> {input_key(m): (B, 1, 9 C)} for each sensor (B, L, C) among them (video is
     skipped), in fp32 outside autocast (quantiles and the rFFT need it)."""
-    from mumae_core.baselines import channel_stats
-
     out = {}
     for m, x in inputs.items():
         if not is_video(m):
