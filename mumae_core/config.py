@@ -600,7 +600,13 @@ def get_config(profile: str = "default", overrides: list[str] | dict[str, Any] |
 
 
 def for_dataset(cfg: Config, dataset: str) -> Config:
-    """Switch a config to another dataset: its modality set (HAPT: acc, gyro) and DATASET_SETTINGS."""
+    """Switch a config to another dataset: its modality set (HAPT: acc, gyro) and DATASET_SETTINGS. The
+    settings the dataset it leaves had in DATASET_SETTINGS go back to the profile's values first, so that
+    switching to HAPT and back gives the profile's SynthAct config again."""
+    leaving = DATASET_SETTINGS.get((cfg.profile, cfg.data.dataset), {})
+    if leaving and cfg.profile in PROFILES:
+        base = PROFILES[cfg.profile]()
+        cfg = cfg.with_overrides(_values(base, leaving))
     out = cfg.with_overrides({"data.dataset": dataset})
     if dataset == "hapt":
         out.data.modalities = HAPT_MODALITIES
@@ -610,6 +616,11 @@ def for_dataset(cfg: Config, dataset: str) -> Config:
 
 
 # ---------------------------------------------------------------------- helpers
+def _values(cfg: Config, keys) -> dict[str, Any]:
+    """{"section.name": its value in cfg} for dotted keys."""
+    return {k: getattr(getattr(cfg, k.split(".", 1)[0]), k.split(".", 1)[1]) for k in keys}
+
+
 def _override_items(overrides) -> list[tuple[str, Any]]:
     """'section.key=value' strings, a {key: value} dict or (key, value) pairs -> [(key, value)] in order."""
     if not overrides:

@@ -83,3 +83,6 @@ def test_default_settings_are_per_dataset():
     assert get_config("default", ["data.dataset=hapt", "pretrain.epochs=4"]).pretrain.epochs == 4
     assert get_config("default", ["data.dataset=hapt", "mask.sensor_ratio=0.5"]).mask.sensor_ratio == 0.5
     assert get_config("paper").mask.sensor_ratio == 0.9
+    there_and_back = get_config("default", ["data.dataset=hapt", "data.dataset=synthact"])
+    assert there_and_back.to_dict() == get_config("default").to_dict()  # HAPT's settings do not stay
+    assert get_config("default", ["data.dataset=hapt", "data.dataset=hapt"]).pretrain.epochs == 10
