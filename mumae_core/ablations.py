@@ -254,7 +254,9 @@ class Runner:
     settings); their R^m is kept for the encoder-probe baselines.
     """
 
-    REPS_KEPT = 2  # representation sets kept in memory (a few hundred MB each at the default profile)
+    # representation sets kept in memory (about 0.8 GB each at the default SynthAct profile): 3, so that 05's
+    # headline set outlives the "trained without video" and per-modality R^m sets and serves the readout rows
+    REPS_KEPT = 3
 
     def __init__(self, cfg: Config, runs_dir: str | Path, progress: bool = True):
         self.cfg, self.runs_dir, self.progress = cfg, Path(runs_dir), progress
