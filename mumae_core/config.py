@@ -175,6 +175,12 @@ class OneShotConfig:
     token_stats: float = 0.0
     # the same with each sensor's own per-channel input statistics (the statistics baseline's 27 per sensor)
     input_stats: float = 0.0
+    # probability that a training episode hides each modality from the fusion (at least one kept; ModDrop,
+    # Neverova et al. 2015); 0 = off (the reference)
+    modality_dropout: float = 0.0
+    # classes per TRAINING episode (0 = oneshot.way); validation and test episodes keep oneshot.way. More
+    # ways in training than at test is the prototypical networks' trick (Snell et al. 2017)
+    train_way: int = 0
     train_episodes: int = 300
     episodes_per_step: int = 4
     lr: float = 1e-3
@@ -206,6 +212,7 @@ ABLATION_GROUPS = (
     "sensor_target",
     "token_stats",
     "input_stats",
+    "modality_dropout",
 )
 
 
@@ -448,10 +455,14 @@ class Config:
         ):  # fmt: skip
             _positive(f"oneshot.{name}", getattr(o, name))
         _nonnegative_int("oneshot.trainable_blocks", o.trainable_blocks)
+        _nonnegative_int("oneshot.train_way", o.train_way)
+        if o.train_way == 1:
+            raise ConfigError("oneshot.train_way must be 0 (= oneshot.way) or >= 2; got 1")
         _number("oneshot.lr", o.lr, lo=0.0, lo_open=True)
         _number("oneshot.weight_decay", o.weight_decay, lo=0.0)
         _number("oneshot.token_stats", o.token_stats, lo=0.0, hi=1.0, hi_open=True)
         _number("oneshot.input_stats", o.input_stats, lo=0.0, hi=1.0, hi_open=True)
+        _number("oneshot.modality_dropout", o.modality_dropout, lo=0.0, hi=1.0, hi_open=True)
         for name in ("token_stats", "input_stats"):
             if getattr(o, name) and o.fusion_scope == "episode":
                 raise ConfigError(

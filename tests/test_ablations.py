@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from mumae_core import ablations, config, runs
@@ -269,7 +272,7 @@ def test_fusions_share_one_encoding_of_the_frozen_encoder(smoke_root, tmp_path, 
     """Regression (fails on the old code: the cache key held the fusion, so each fusion row re-encoded the
     same encoder; later a set encoded for a fusion without R^m was encoded again for cross-attention, and the
     input-statistics readout had a set of its own): one encoding, with R^m and the sensors' input statistics,
-    serves every fusion and both statistics readouts."""
+    serves every fusion, both statistics readouts and a fusion trained with modality dropout."""
     cfg = _smoke_cfg(smoke_root, "oneshot.seeds=1")
     runner = ablations.Runner(cfg, tmp_path, progress=False)
     calls = _count_encodes(monkeypatch)
@@ -277,9 +280,15 @@ def test_fusions_share_one_encoding_of_the_frozen_encoder(smoke_root, tmp_path, 
         runner.train(ablations.Row("fusion", fusion, oneshot=(f"oneshot.fusion={fusion}",), schedule="none"))
     assert len(calls) == 3, f"train / val / test encoded once for both fusions, got {calls}"
     runner.train(ablations.Row("fusion", "cross", schedule="none"))
-    for readout in ("token_stats", "input_stats"):
+    for readout in ("token_stats", "input_stats", "modality_dropout"):
         runner.train(ablations.Row(readout, readout, oneshot=(f"oneshot.{readout}=0.3",), schedule="none"))
     assert len(calls) == 3, f"cross-attention and the readouts reuse the set (R^m included), got {calls}"
+    losses = {
+        name: [h["train_loss"] for h in json.loads((Path(d) / "metrics.json").read_text())["history"]]
+        for name in ("modality_dropout", "cross")
+        for d in runner.results[name]["run_dirs"]
+    }
+    assert losses["modality_dropout"] != losses["cross"]  # the dropout row trained its own fusion
 
 
 def test_rows_that_change_only_the_pretraining_span_share_the_one_shot_datasets(smoke_root, tmp_path):

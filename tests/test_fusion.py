@@ -117,6 +117,56 @@ def test_fusion_errors():
         build_fusion(cfg, D, DIMS, D)
 
 
+@pytest.mark.parametrize("name", ["cross_attn", "concat", "mean"])
+def test_modality_dropout_hides_modalities_in_training_only(name):
+    torch.manual_seed(0)
+    f = FUSIONS[name]()
+    rm, feats = inputs(B=3)
+    f.eval()
+    ref = f(rm, feats)
+    f.set_modality_dropout(0.5, seed=7)
+    assert torch.equal(f(rm, feats), ref)  # evaluation sees every modality
+    f.train()
+    outs, kept = [], []
+    for _ in range(40):
+        outs.append(f(rm, feats))
+        kept.append(tuple(f._dropped(list(DIMS))))
+    f.eval()
+    assert torch.equal(f(rm, feats), ref)
+    assert all(len(k) >= 1 for k in kept)  # never all hidden
+    assert len(set(kept)) > 3 and any(len(k) < 3 for k in kept) and (tuple(DIMS) in kept)
+    assert any(not torch.allclose(o, ref) for o in outs)
+    # a training forward is the evaluation forward over the modalities it kept (the same draw, same seed)
+    twin = FUSIONS[name]()
+    twin.set_modality_dropout(0.5, seed=11)
+    twin.train()
+    kept_first = twin._dropped(list(DIMS))
+    f.set_modality_dropout(0.5, seed=11)
+    f.train()
+    out = f(rm, feats)
+    f.eval()
+    assert torch.allclose(out, f(rm, {m: feats[m] for m in kept_first}), atol=1e-6)
+
+
+def test_modality_dropout_is_seeded_and_checked():
+    draws = []
+    for seed in (3, 3, 4):
+        f = FUSIONS["mean"]()
+        f.set_modality_dropout(0.5, seed=seed)
+        f.train()
+        draws.append([tuple(f._dropped(list(DIMS))) for _ in range(20)])
+    assert draws[0] == draws[1] and draws[0] != draws[2]
+    f.set_modality_dropout(0.0, seed=3)
+    assert f._dropped(list(DIMS)) == list(DIMS)
+    with pytest.raises(ConfigError, match="modality_dropout"):
+        f.set_modality_dropout(1.0, seed=0)
+    with pytest.raises(ConfigError, match="oneshot.modality_dropout"):
+        get_config("smoke", {"oneshot.modality_dropout": 1.0}).validate()
+    cfg = get_config("smoke", {"oneshot.modality_dropout": 0.25, "oneshot.seed": 5}).validate()
+    built = build_fusion(cfg, D, DIMS, D)
+    assert built.drop_p == 0.25
+
+
 def test_sensor_cnn_keeps_axes_apart():
     """The reference `view`s (B, L, 3) as (B, 3, L), mixing axes; ours permutes. With the conv reading only
     input channel 0 (x), the output must not depend on y and z."""

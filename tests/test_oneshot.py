@@ -193,6 +193,14 @@ def test_too_few_classes_for_way(tmp_path):
         train_oneshot(cfg, datasets=sensor_splits(), out_dir=tmp_path, progress=False)
 
 
+def test_too_few_classes_for_train_way(tmp_path):
+    cfg = sensor_cfg("oneshot.train_way=7")  # 6 training classes
+    with pytest.raises(EpisodeError, match=r"train split: 6 classes .* oneshot.way=7"):
+        train_oneshot(cfg, datasets=sensor_splits(), out_dir=tmp_path, progress=False)
+    with pytest.raises(ConfigError, match="train_way"):
+        sensor_cfg("oneshot.train_way=1")
+
+
 def test_too_few_clips_for_shot_and_query(tmp_path):
     cfg = sensor_cfg("oneshot.shot=3", "oneshot.query=3")
     with pytest.raises(EpisodeError, match="fewer clips"):
@@ -236,6 +244,30 @@ def test_train_oneshot_variants(tmp_path, extra):
     if "oneshot.query_protocol=single" in extra:
         assert t["n_queries"] == 12 and set(t["episode_accuracy"]) <= {0.0, 100.0}
         assert "single" in m["test_episodes_file"]
+
+
+@pytest.mark.parametrize("freeze", ["frozen", "full"])
+def test_train_way_sets_the_training_episodes_only(tmp_path, freeze, monkeypatch):
+    """oneshot.train_way=6: every training episode has 6 classes (6 support clips), validation and test keep
+    oneshot.way=5; the training losses differ from 5-way training (other episodes)."""
+    import mumae_core.train.oneshot as oneshot_mod
+
+    seen = []
+    real = oneshot_mod.episode_scores
+
+    def spy(src, support_labels, ep, clips):
+        seen.append(int(support_labels.max()) + 1)
+        return real(src, support_labels, ep, clips)
+
+    monkeypatch.setattr(oneshot_mod, "episode_scores", spy)
+    six = train_oneshot(sensor_cfg("oneshot.train_way=6", f"oneshot.freeze={freeze}"),
+                        datasets=sensor_splits(), progress=False)  # fmt: skip
+    assert seen == [6] * 6
+    five = train_oneshot(sensor_cfg(f"oneshot.freeze={freeze}"), datasets=sensor_splits(), progress=False)
+    assert seen[6:] == [5] * 6
+    assert six["test_episodes_fingerprint"] == five["test_episodes_fingerprint"]
+    assert all(len(c) == 5 for c in six["test"]["confusion"]["matrix"])
+    assert [h["train_loss"] for h in six["history"]] != [h["train_loss"] for h in five["history"]]
 
 
 def test_train_oneshot_end_to_end(tmp_path):

@@ -10,6 +10,11 @@ linear maps (the same function when all are present); with a modality missing th
 ones, rescaled by M / M_present. `feats` may also hold the sensors' input statistics under `input_key(m)`
 (`OneShotModel.representations` adds them); only the input-statistics readout reads them.
 
+Modality dropout (`oneshot.modality_dropout = p`, `Fusion.set_modality_dropout`): in training forwards only,
+each present modality is hidden from the fusion with probability p (at least one is kept), drawn once per
+forward (one training episode: support and query alike) from the fusion's own generator, so that the fused
+feature does not lean on the modalities that happen to separate the training classes.
+
 CrossAttentionFusion       kit default: per clip, queries from R^m attend over a modality's tokens.
 EpisodeCrossAttentionFusion  the reference variant: attention across the N clips of an episode (TRANSDUCTIVE).
 ConcatFusion, MeanFusion, SingleModalityFusion   baselines on mean-pooled per-modality features.
@@ -39,6 +44,24 @@ class Fusion(nn.Module):
         self.out_dim = out_dim
         self.attn: dict[str, torch.Tensor] = {}
         self.missing: list[str] = []
+        self.drop_p, self._drop_gen = 0.0, None  # modality dropout: off
+
+    def set_modality_dropout(self, p: float, seed: int) -> None:
+        """Hide each present modality with probability p in training forwards (at least one kept); the draws
+        come from a generator seeded with `seed` (the one-shot seed), so a run is reproducible."""
+        if not 0.0 <= p < 1.0:
+            raise ConfigError(f"oneshot.modality_dropout must lie in [0, 1); got {p}")
+        self.drop_p = float(p)
+        self._drop_gen = torch.Generator().manual_seed(int(seed)) if p > 0 else None
+
+    def _dropped(self, present: list[str]) -> list[str]:
+        """The modalities a training forward keeps: each dropped with probability drop_p, never all."""
+        if not (self.training and self.drop_p > 0 and len(present) > 1):
+            return present
+        keep = torch.rand(len(present), generator=self._drop_gen) >= self.drop_p
+        if not keep.any():
+            keep[torch.randint(len(present), (1,), generator=self._drop_gen)] = True
+        return [m for m, k in zip(present, keep.tolist()) if k]
 
     def _present(self, feats: dict[str, torch.Tensor]) -> list[str]:
         unknown = [m for m in feats if m not in self.dims and not is_input_key(m)]  # statistics: not read
@@ -60,7 +83,7 @@ class Fusion(nn.Module):
                     f"got {tuple(x.shape)}"
                 )
         self.missing = [m for m in self.modalities if m not in feats]
-        return present
+        return self._dropped(present)
 
     def _check_rm(self, rm: torch.Tensor | None) -> torch.Tensor:
         if rm is None:
@@ -257,7 +280,8 @@ def fusion_class(cfg) -> type[Fusion]:
 def build_fusion(cfg, rm_dim: int, dims: dict[str, int], out_dim: int) -> Fusion:
     """The fusion named by cfg.oneshot.fusion / fusion_scope, for features {mod: D_m} and R^m (rm_dim);
     with oneshot.token_stats > 0 wrapped in a TokenStatsReadout (its out_dim grows by sum 2 D_m), with
-    oneshot.input_stats > 0 in an InputStatsReadout (by 27 per sensor); models/stats_readout.py."""
+    oneshot.input_stats > 0 in an InputStatsReadout (by 27 per sensor); models/stats_readout.py. With
+    oneshot.modality_dropout > 0 the (inner) fusion hides modalities in training forwards."""
     o, cls = cfg.oneshot, fusion_class(cfg)
     if cls is SingleModalityFusion:
         fusion = cls(o.single_modality, dims, out_dim)
@@ -265,6 +289,7 @@ def build_fusion(cfg, rm_dim: int, dims: dict[str, int], out_dim: int) -> Fusion
         fusion = cls(rm_dim, dims, out_dim, heads=o.fusion_heads)
     else:
         fusion = cls(dims, out_dim)
+    fusion.set_modality_dropout(o.modality_dropout, o.seed)
     if o.token_stats:
         from mumae_core.models.stats_readout import TokenStatsReadout
 

@@ -72,6 +72,11 @@ def val_way(cfg, val_ds) -> int:
     return max(2, min(cfg.oneshot.way, n_val))
 
 
+def train_way(cfg) -> int:
+    """Ways of a training episode: oneshot.train_way, or oneshot.way when it is 0 (the default)."""
+    return cfg.oneshot.train_way or cfg.oneshot.way
+
+
 def split_episodes(cfg, ds, n: int) -> list:
     """`n` fixed `val_way`-way episodes of a non-test split (validation or training classes), drawn with
     oneshot.episode_seed: with n = oneshot.val_episodes on the validation split, the episodes the one-shot
@@ -135,8 +140,9 @@ def check_inputs(cfg, datasets: dict, train: bool = True) -> None:
     if train and set(datasets["train"].class_names) & set(datasets["val"].class_names):
         both = sorted(set(datasets["train"].class_names) & set(datasets["val"].class_names))
         raise DataError(f"validation classes {both} are also training classes")
+    ways = {"train": train_way(cfg), "test": o.way}
     for split in needed:
-        way = val_way(cfg, datasets[split]) if split == "val" else o.way
+        way = val_way(cfg, datasets[split]) if split == "val" else ways[split]
         check_split(datasets[split], split, way, o.shot, o.query)
     if o.test_episodes < 2 or (train and o.val_episodes < 2):
         raise ConfigError(
@@ -173,7 +179,7 @@ def _episode_loader(ds, cfg, sampler) -> DataLoader:
     return DataLoader(
         ds,
         batch_sampler=sampler.batch_sampler(),
-        collate_fn=functools.partial(collate_episode, n_support=cfg.oneshot.way * cfg.oneshot.shot),
+        collate_fn=functools.partial(collate_episode, n_support=sampler.way * cfg.oneshot.shot),
         num_workers=cfg.data.num_workers,
     )
 
@@ -223,7 +229,7 @@ def train_oneshot(
     test_eps, test_path = _test_episodes(cfg, datasets["test"], out, test_episodes_path)
     val_eps = split_episodes(cfg, datasets["val"], o.val_episodes)
     sampler = EpisodicSampler(
-        list(datasets["train"].labels), o.way, o.shot, o.query, o.train_episodes, o.query_protocol,
+        list(datasets["train"].labels), train_way(cfg), o.shot, o.query, o.train_episodes, o.query_protocol,
         seed=o.seed, groups=getattr(datasets["train"], "groups", None),
         class_names=list(datasets["train"].class_names),
     )  # fmt: skip
