@@ -195,7 +195,7 @@ def test_too_few_classes_for_way(tmp_path):
 
 def test_too_few_classes_for_train_way(tmp_path):
     cfg = sensor_cfg("oneshot.train_way=7")  # 6 training classes
-    with pytest.raises(EpisodeError, match=r"train split: 6 classes .* oneshot.way=7"):
+    with pytest.raises(EpisodeError, match=r"train split: 6 classes .* but oneshot.train_way=7"):
         train_oneshot(cfg, datasets=sensor_splits(), out_dir=tmp_path, progress=False)
     with pytest.raises(ConfigError, match="train_way"):
         sensor_cfg("oneshot.train_way=1")

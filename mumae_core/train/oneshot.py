@@ -88,14 +88,15 @@ def split_episodes(cfg, ds, n: int) -> list:
     )  # fmt: skip
 
 
-def check_split(ds, split: str, way: int, shot: int, query: int) -> None:
-    """EpisodeError unless `ds` has >= way classes, each with >= shot + query clips."""
+def check_split(ds, split: str, way: int, shot: int, query: int, setting: str = "oneshot.way") -> None:
+    """EpisodeError unless `ds` has >= way classes, each with >= shot + query clips; `setting` names the
+    config field that asked for `way` (oneshot.train_way for the training split when it is set)."""
     counts = Counter(int(y) for y in ds.labels)
     names = list(getattr(ds, "class_names", []) or [])
     if len(counts) < way:
         raise EpisodeError(
             f"{split} split: {len(counts)} classes ({[names[c] if c < len(names) else c for c in counts]}) "
-            f"but oneshot.way={way}"
+            f"but {setting}={way}"
         )
     small = {names[c] if c < len(names) else c: n for c, n in counts.items() if n < shot + query}
     if small:
@@ -143,7 +144,8 @@ def check_inputs(cfg, datasets: dict, train: bool = True) -> None:
     ways = {"train": train_way(cfg), "test": o.way}
     for split in needed:
         way = val_way(cfg, datasets[split]) if split == "val" else ways[split]
-        check_split(datasets[split], split, way, o.shot, o.query)
+        setting = "oneshot.train_way" if split == "train" and o.train_way else "oneshot.way"
+        check_split(datasets[split], split, way, o.shot, o.query, setting)
     if o.test_episodes < 2 or (train and o.val_episodes < 2):
         raise ConfigError(
             f"oneshot.test_episodes={o.test_episodes} and oneshot.val_episodes={o.val_episodes} must be >= 2 "
