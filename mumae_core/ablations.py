@@ -64,6 +64,7 @@ GROUP_TITLES = {
     "token_stats": "readout (token statistics)",
     "input_stats": "readout (input statistics)",
     "modality_dropout": "modality dropout",
+    "center": "centred prototypes",
 }
 
 
@@ -162,6 +163,10 @@ ROWS: tuple[Row, ...] = (
         oneshot=("oneshot.modality_dropout=0.5",),
         needs=("multimodal",),
     ),
+    # the head's prototypes and queries less a running mean of the training episodes' support features
+    # (SimpleShot's centring); the one-shot stage only. "train": the better of support / train on both
+    # datasets' class folds (neither by +2: off)
+    Row("center", "prototypes centred by the training mean", oneshot=("oneshot.center=train",)),
     Row(
         "sensor_target",
         "sensor targets: per token (the reference's), not the dataset z-score",

@@ -181,6 +181,10 @@ class OneShotConfig:
     # classes per TRAINING episode (0 = oneshot.way); validation and test episodes keep oneshot.way. More
     # ways in training than at test is the prototypical networks' trick (Snell et al. 2017)
     train_way: int = 0
+    # the feature subtracted from prototypes and queries before the head's metric (models/heads.py): none (the
+    # reference) | support (the episode's support mean) | train (a running mean of the training episodes'
+    # support features; SimpleShot's centring, Wang et al. 2019). Prototype heads only
+    center: str = "none"
     train_episodes: int = 300
     episodes_per_step: int = 4
     lr: float = 1e-3
@@ -213,6 +217,7 @@ ABLATION_GROUPS = (
     "token_stats",
     "input_stats",
     "modality_dropout",
+    "center",
 )
 
 
@@ -463,6 +468,12 @@ class Config:
         _number("oneshot.token_stats", o.token_stats, lo=0.0, hi=1.0, hi_open=True)
         _number("oneshot.input_stats", o.input_stats, lo=0.0, hi=1.0, hi_open=True)
         _number("oneshot.modality_dropout", o.modality_dropout, lo=0.0, hi=1.0, hi_open=True)
+        _choice("oneshot.center", o.center, ("none", "support", "train"))
+        if o.center != "none" and o.head == "selfcross":
+            raise ConfigError(
+                f"oneshot.center={o.center!r} needs a prototype head (proto_cos | proto_euclid), "
+                "not selfcross"
+            )
         for name in ("token_stats", "input_stats"):
             if getattr(o, name) and o.fusion_scope == "episode":
                 raise ConfigError(

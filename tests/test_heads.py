@@ -116,3 +116,73 @@ def test_build_head():
     ):
         cfg = get_config("smoke", {"oneshot.head": name})
         assert isinstance(build_head(cfg, 64), kind)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_support_centre_is_the_support_mean(metric):
+    """center="support": scores equal the plain head's on features less the support mean; with a large
+    offset shared by every feature the plain cosine head is nearly blind, the centred one is not."""
+    s, sl, q, ql = clusters(noise=0.5)
+    s, q = s + 50.0, q + 50.0  # a common component that swamps the classes' directions
+    head, plain = PrototypeHead(metric, center="support"), PrototypeHead(metric)
+    head.process_support_set(s, sl)
+    c = s.mean(0, keepdim=True)
+    plain.process_support_set(s - c, sl)
+    assert torch.allclose(head(q), plain(q - c), atol=1e-4)
+    batched = head.batched_scores(s[None], sl[None], q[None], 5)[0]
+    assert torch.allclose(batched, head(q), atol=1e-4)
+    if metric == "cosine":
+        raw = PrototypeHead("cosine")
+        raw.process_support_set(s, sl)
+        spread = lambda x: (x.max(1).values - x.min(1).values).mean()  # noqa: E731
+        assert spread(head(q)) > 20 * spread(raw(q))
+
+
+def test_train_centre_is_a_running_mean_of_training_supports():
+    """center="train": training episodes move the running mean (the first sets it, later ones by
+    CENTER_MOMENTUM); evaluation uses it unchanged, per episode and batched alike; the state saves it."""
+    from mumae_core.models.heads import CENTER_MOMENTUM
+
+    head = PrototypeHead("cosine", center="train", dim=16)
+    s1, sl, q, _ = clusters(seed=1)
+    s2 = clusters(seed=2)[0] + 1.0
+    head.eval()  # before any training episode the centre is 0: the plain head
+    plain = PrototypeHead("cosine")
+    head.process_support_set(s1, sl)
+    plain.process_support_set(s1, sl)
+    assert torch.allclose(head(q), plain(q))
+    head.train()
+    head.process_support_set(s1, sl)
+    assert torch.allclose(head.train_mean, s1.mean(0))
+    head(q)  # scoring the queries does not move it again
+    head.process_support_set(s2, sl)
+    expected = (1 - CENTER_MOMENTUM) * s1.mean(0) + CENTER_MOMENTUM * s2.mean(0)
+    assert torch.allclose(head.train_mean, expected, atol=1e-6)
+    head.eval()
+    before = head.train_mean.clone()
+    head.process_support_set(s1, sl)
+    centred = head(q)
+    assert torch.equal(head.train_mean, before)  # evaluation never moves it
+    plain.process_support_set(s1 - before, sl)
+    assert torch.allclose(centred, plain(q - before), atol=1e-5)
+    assert torch.allclose(head.batched_scores(s1[None], sl[None], q[None], 5)[0], centred, atol=1e-5)
+    twin = PrototypeHead("cosine", center="train", dim=16)
+    twin.load_state_dict(head.state_dict())  # strict: the centre travels with the checkpoint
+    assert torch.equal(twin.train_mean, before) and bool(twin.train_seen)
+
+
+def test_centre_errors():
+    with pytest.raises(ConfigError, match="oneshot.center"):
+        PrototypeHead("cosine", center="median")
+    with pytest.raises(ConfigError, match="dim"):
+        PrototypeHead("cosine", center="train")
+    head = PrototypeHead("cosine", center="train", dim=8)
+    with pytest.raises(EpisodeError, match="size 16"):
+        head.process_support_set(torch.randn(5, 16), torch.arange(5))
+    with pytest.raises(ConfigError, match="oneshot.center"):
+        get_config("smoke", {"oneshot.center": "median"}).validate()
+    with pytest.raises(ConfigError, match="prototype head"):
+        get_config("smoke", {"oneshot.center": "support", "oneshot.head": "selfcross"}).validate()
+    for c in ("support", "train"):
+        h = build_head(get_config("smoke", {"oneshot.center": c}), 64)
+        assert h.center == c

@@ -270,6 +270,26 @@ def test_train_way_sets_the_training_episodes_only(tmp_path, freeze, monkeypatch
     assert [h["train_loss"] for h in six["history"]] != [h["train_loss"] for h in five["history"]]
 
 
+@pytest.mark.parametrize("freeze", ["frozen", "full"])
+def test_train_centre_follows_the_selected_state(freeze):
+    """oneshot.center=train end to end: the trained head holds a running mean of the training supports,
+    the selected state's, and the test is scored with it: test scores equal the plain head's on features
+    less that mean."""
+    cfg = sensor_cfg("oneshot.center=train", f"oneshot.freeze={freeze}")
+    data = sensor_splits()
+    m = train_oneshot(cfg, datasets=data, progress=False)
+    head = m["model"].head
+    assert head.center == "train" and bool(head.train_seen) == (m["val_best"]["episode"] > 0)
+    assert torch.isfinite(head.train_mean).all()
+    eps = sample_episodes(list(data["test"].labels), 4, 5, 1, 1, seed=3)
+    src = CachedFeatures.encode(m["model"], data["test"], progress=False)
+    centred = score_episodes(src, eps)
+    plain = type(head)("cosine")
+    plain.scale.data.copy_(head.scale.data)
+    shifted = score_episodes(CachedFeatures(src.feats - head.train_mean, plain), eps)
+    assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(centred, shifted))
+
+
 def test_train_oneshot_end_to_end(tmp_path):
     cfg = sensor_cfg()
     m = train_oneshot(cfg, datasets=sensor_splits(), out_dir=tmp_path, progress=False)

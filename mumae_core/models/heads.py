@@ -5,6 +5,10 @@
 
 PrototypeHead (kit default, metric "cosine" with a learnable scale or "euclidean") also scores many episodes
 at once from a feature cache: `batched_scores(support (E, S, D), labels (E, S), query (E, Q, D), way)`.
+Its `center` (`oneshot.center`) subtracts a mean feature from prototypes and queries before the metric:
+"support" the episode's support mean, "train" a running mean of the training episodes' support features
+(SimpleShot's centring, Wang et al. 2019; the statistics baselines are centred with their training clips'
+mean).
 SelfCrossHead is a reconstruction of the reference's STAF/CAN self + cross correlation head.
 """
 
@@ -57,25 +61,66 @@ class FewShotHead(nn.Module):
         raise NotImplementedError
 
 
-class PrototypeHead(FewShotHead):
-    """Prototypical head: score = scale * cos(q, prototype) (learnable scale, init 10) or -||q - p||^2."""
+CENTERS = ("none", "support", "train")
+CENTER_MOMENTUM = 0.1  # weight of each training episode's support mean in the running "train" centre
 
-    def __init__(self, metric: str = "cosine", init_scale: float = 10.0):
+
+class PrototypeHead(FewShotHead):
+    """Prototypical head: score = scale * cos(q - c, prototype - c) (learnable scale, init 10) or
+    -||q - p||^2, with c = 0 (center "none"), the episode's support mean ("support") or the running mean of
+    the training episodes' support features ("train": updated, without gradient, in every training episode,
+    before it is used; 0 before any). dim: the feature size (needed by "train")."""
+
+    def __init__(self, metric: str = "cosine", init_scale: float = 10.0, center: str = "none", dim: int = 0):
         super().__init__()
         if metric not in ("cosine", "euclidean"):
             raise ConfigError(f"PrototypeHead: metric must be 'cosine' or 'euclidean'; got {metric!r}")
-        self.metric = metric
+        if center not in CENTERS:
+            raise ConfigError(f"oneshot.center must be one of {', '.join(CENTERS)}; got {center!r}")
+        if center == "train" and dim < 1:
+            raise ConfigError(f"PrototypeHead: center 'train' needs the feature size dim >= 1; got {dim}")
+        self.metric, self.center = metric, center
         self.scale = nn.Parameter(torch.tensor(float(init_scale))) if metric == "cosine" else None
+        if center == "train":
+            self.register_buffer("train_mean", torch.zeros(dim))
+            self.register_buffer("train_seen", torch.zeros((), dtype=torch.bool))
         self.protos: torch.Tensor | None = None
+        self.shift: torch.Tensor | None = None
+
+    def _center(self, support: torch.Tensor) -> torch.Tensor | None:
+        """support (..., S, D) fp32 -> the centre (..., 1, D) to subtract, or None for center "none" (with
+        center "train", a training episode first moves the running mean towards its support mean)."""
+        if self.center == "none":
+            return None
+        if self.center == "support":
+            return support.mean(-2, keepdim=True)
+        if support.shape[-1] != self.train_mean.shape[0]:
+            raise EpisodeError(
+                f"PrototypeHead: features of size {support.shape[-1]}, its train centre of size "
+                f"{self.train_mean.shape[0]}"
+            )
+        if self.training:
+            with torch.no_grad():
+                m = support.detach().reshape(-1, support.shape[-1]).mean(0)  # (D,)
+                ema = torch.lerp(self.train_mean, m, CENTER_MOMENTUM)
+                self.train_mean.copy_(torch.where(self.train_seen, ema, m))
+                self.train_seen.fill_(True)
+        return self.train_mean.expand(support.shape[:-2] + (1, support.shape[-1]))
+
+    def _centred(self, protos: torch.Tensor, query: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        """Scores (..., Q, way) of query (..., Q, D) against protos (..., way, D), both less c (..., 1, D)."""
+        return self._scores(protos, query) if c is None else self._scores(protos - c, query - c)
 
     def process_support_set(self, support_feats: torch.Tensor, support_labels: torch.Tensor) -> None:
         way = _check_support(support_feats, support_labels)
-        self.protos = prototypes(support_feats.float(), support_labels, way)  # (way, D)
+        support = support_feats.float()  # (S, D)
+        self.protos = prototypes(support, support_labels, way)  # (way, D)
+        self.shift = self._center(support)  # (1, D) or None
 
     def forward(self, query_feats: torch.Tensor) -> torch.Tensor:
         if self.protos is None:
             raise EpisodeError("PrototypeHead: call process_support_set before scoring queries")
-        return self._scores(self.protos, query_feats.float())
+        return self._centred(self.protos, query_feats.float(), self.shift)
 
     def _scores(self, protos: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
         """protos (..., way, D), query (..., Q, D) -> (..., Q, way)."""
@@ -92,7 +137,8 @@ class PrototypeHead(FewShotHead):
         self, support: torch.Tensor, support_labels: torch.Tensor, query: torch.Tensor, way: int
     ) -> torch.Tensor:
         """Many episodes at once. support (E, S, D), labels (E, S), query (E, Q, D) -> scores (E, Q, way)."""
-        return self._scores(prototypes(support.float(), support_labels, way), query.float())
+        support = support.float()
+        return self._centred(prototypes(support, support_labels, way), query.float(), self._center(support))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -184,10 +230,13 @@ class SelfCrossHead(FewShotHead):
 def build_head(cfg, dim: int) -> FewShotHead:
     """The head named by cfg.oneshot.head (proto_cos | proto_euclid | selfcross) for features of size dim."""
     name = cfg.oneshot.head
+    center = cfg.oneshot.center
     if name == "proto_cos":
-        return PrototypeHead("cosine")
+        return PrototypeHead("cosine", center=center, dim=dim)
     if name == "proto_euclid":
-        return PrototypeHead("euclidean")
+        return PrototypeHead("euclidean", center=center, dim=dim)
+    if center != "none":
+        raise ConfigError(f"oneshot.center={center!r} needs a prototype head (proto_cos | proto_euclid)")
     if name == "selfcross":
         return SelfCrossHead(dim)
     raise ConfigError(f"oneshot.head must be one of proto_cos, proto_euclid, selfcross; got {name!r}")
