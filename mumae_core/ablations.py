@@ -259,6 +259,15 @@ def combine_seeds(per_seed: list[dict]) -> dict:
     }
 
 
+def reps_nbytes(reps: dict) -> int:
+    """Bytes held by a {"train", "val", "test"} representation set (`eval.encode_representations` each)."""
+    total = 0
+    for split in reps.values():
+        tensors = list(split["feats"].values()) + ([split["rm"]] if split["rm"] is not None else [])
+        total += sum(t.nbytes for t in tensors)
+    return total
+
+
 class Runner:
     """Runs rows against one headline config: pretraining and one-shot runs found or made under runs_dir.
 
@@ -268,9 +277,11 @@ class Runner:
     settings); their R^m is kept for the encoder-probe baselines.
     """
 
-    # representation sets kept in memory (about 0.8 GB each at the default SynthAct profile): 3, so that 05's
-    # headline set outlives the "trained without video" and per-modality R^m sets and serves the readout rows
-    REPS_KEPT = 3
+    # bytes of representation sets kept in memory (the newest set always stays; older ones go, oldest first,
+    # while the total is over it): a set with video is about 0.84 GB at the default SynthAct profile, so
+    # three fit and 05's headline set outlives the "trained without video" and per-modality R^m sets; HAPT's
+    # sets (about 0.02 GB each) all stay, so its single-modality sets no longer evict the headline set
+    REPS_BYTES = 3 * 2**30
 
     def __init__(self, cfg: Config, runs_dir: str | Path, progress: bool = True):
         self.cfg, self.runs_dir, self.progress = cfg, Path(runs_dir), progress
@@ -325,12 +336,17 @@ class Runner:
             amp = autocast_dtype(device, o.amp)
             enc = dict(device=device, amp_dtype=amp, progress=self.progress, with_rm=True)
             reps = {k: encode_representations(model, data[k], **enc) for k in ("train", "val", "test")}
-            self._reps[key] = reps
             self._rm[key] = {k: reps[k]["rm"] for k in ("train", "val", "test")}
-            while len(self._reps) > self.REPS_KEPT:
-                self._reps.popitem(last=False)
+            self._keep(key, reps)
         self._reps.move_to_end(key)
         return self._reps[key]
+
+    def _keep(self, key: str, reps: dict) -> None:
+        """Keep `reps` as the newest set; drop the least recently used others while over REPS_BYTES."""
+        self._reps[key] = reps
+        self._reps.move_to_end(key)
+        while len(self._reps) > 1 and sum(map(reps_nbytes, self._reps.values())) > self.REPS_BYTES:
+            self._reps.popitem(last=False)
 
     def train(self, row: Row, keep_model: bool = False) -> dict:
         """Combined one-shot metrics of a "train" row over its seeds (each run reused when it exists)."""

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from mumae_core import ablations, config, runs
 from mumae_core.config import ABLATION_GROUPS, get_config
@@ -354,3 +355,29 @@ def test_class_split_sentence_says_when_validation_and_test_disagree():
     assert "need not carry over" in sentence
     main["test"]["accuracy"] = 90.0
     assert "need not carry over" not in _class_splits("SynthAct", 5, "Mu-MAE", main, base, data)[1][0]
+
+
+def test_representation_sets_are_kept_by_bytes(tmp_path, monkeypatch):
+    """The Runner keeps the least recently used sets out first, while the total is over REPS_BYTES; the
+    newest always stays. Sets the size of a default SynthAct set with video: three fit, a fourth evicts the
+    oldest; small sets (HAPT's) all stay."""
+    runner = ablations.Runner(get_config("smoke"), tmp_path, progress=False)
+
+    def fake(mb: float) -> dict:
+        n = int(mb * 2**20) // 4
+        split = {"rm": None, "feats": {"acc": torch.zeros(n)}}
+        return {"train": split, "val": {"rm": torch.zeros(0), "feats": {}}, "test": {"rm": None, "feats": {}}}
+
+    assert ablations.reps_nbytes(fake(1.0)) == 2**20
+    monkeypatch.setattr(ablations.Runner, "REPS_BYTES", 10 * 2**20)
+    for key in "abc":
+        runner._keep(key, fake(3.0))
+    assert list(runner._reps) == ["a", "b", "c"]
+    runner._reps.move_to_end("a")  # "a" used again: "b" is now the oldest
+    runner._keep("d", fake(3.0))
+    assert list(runner._reps) == ["c", "a", "d"]
+    runner._keep("huge", fake(40.0))  # over the budget alone: kept, every other set goes
+    assert list(runner._reps) == ["huge"]
+    for key in range(20):
+        runner._keep(str(key), fake(0.25))
+    assert len(runner._reps) == 20  # 5 MB of small sets all stay ("huge" went)
