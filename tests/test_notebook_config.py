@@ -76,6 +76,6 @@ def test_the_cli_and_a_notebook_build_the_same_config(profile, overrides, tmp_pa
 
 def test_dataset_settings_apply_where_the_dataset_is_switched():
     cfg = config_mod.get_config("default", ["data.dataset=hapt"])
-    assert cfg.data.modalities == ("acc", "gyro") and cfg.model.sensor_target == "per_token"
+    assert cfg.data.modalities == ("acc", "gyro") and cfg.mask.sensor_ratio == 0.5
     assert cfg.pretrain.epochs == 10, "chosen over 5 on class folds (docs/architecture.md)"
     assert config_mod.get_config("default", ["data.dataset=hapt", "pretrain.epochs=4"]).pretrain.epochs == 4
