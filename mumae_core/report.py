@@ -65,7 +65,9 @@ class NotebookResult:
     cell_source: str | None = None
     error: str | None = None  # "ErrorName: message"
     files: dict[str, str] = field(default_factory=dict)  # kind -> path relative to out
-    executed_at: str | None = None  # ISO time this notebook was executed (None: never by this report)
+    # ISO time this notebook's execution started, to the microsecond (None: never by this report); the index
+    # shows it to the second (`_when`)
+    executed_at: str | None = None
     reused: list[str] = field(default_factory=list)  # the notebook's "reusing ..." lines: runs not retrained
 
 
@@ -138,7 +140,7 @@ def _execute(
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    res = NotebookResult(nb, executed_at=_dt.datetime.now().astimezone().isoformat(timespec="seconds"))
+    res = NotebookResult(nb, executed_at=_dt.datetime.now().astimezone().isoformat(timespec="microseconds"))
     dst = out / f"{nb}.ipynb"
     src = build_notebook(src, out / "_work" / f"{nb}.ipynb")  # git-ignored; inside the report: scrubbed
     metrics = out / "metrics" / f"{nb}.json"
@@ -524,13 +526,25 @@ def _bench_summary(bench_dir: Path, out: Path) -> list[str]:
 
 
 def _this_run(r: NotebookResult, started: _dt.datetime) -> bool:
-    """True when `r` was executed by the report invocation that started at `started`."""
+    """True when `r` was executed by the report invocation that started at `started`. Compared to the
+    microsecond: at one-second resolution a notebook of the previous invocation that started in the same
+    second (a fast `--only` re-run) passed for this one's."""
     if not r.executed_at:
         return False
     try:
-        return _dt.datetime.fromisoformat(r.executed_at) >= started.replace(microsecond=0)
+        return _dt.datetime.fromisoformat(r.executed_at) >= started
     except (TypeError, ValueError):
         return False
+
+
+def _when(r: NotebookResult) -> str | None:
+    """When `r` was executed, to the second, as the index shows it (None: never)."""
+    if not r.executed_at:
+        return None
+    try:
+        return _dt.datetime.fromisoformat(r.executed_at).isoformat(timespec="seconds")
+    except ValueError:
+        return r.executed_at
 
 
 def _time_claims(
@@ -552,7 +566,7 @@ def _time_claims(
         L[0] += (
             " Kept from an earlier run (not executed now): "
             + ", ".join(
-                f"{r.name} ({_fmt_seconds(r.seconds)}, {r.executed_at or 'date not recorded'})" for r in kept
+                f"{r.name} ({_fmt_seconds(r.seconds)}, {_when(r) or 'date not recorded'})" for r in kept
             )
             + "."
         )
@@ -724,7 +738,7 @@ def write_index(
         status = r.status if not r.reason or r.status == OK else f"{r.status}: {r.reason}"
         m = metrics.get(r.name) or {}
         keys = "; ".join(f"{k} = {_fmt_cell(v)}" for k, v in _scalars(m.get("metrics", {}), limit=6))
-        when = "this run" if _this_run(r, started) else (r.executed_at or "–")
+        when = "this run" if _this_run(r, started) else (_when(r) or "–")
         L += [
             f"| {r.name} | {_fmt_cell(status)} | {_fmt_seconds(r.seconds)} | {_fmt_cell(when)} | "
             f"{len(r.reused) if r.seconds is not None else '–'} | {files} | {keys or '–'} |"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 
@@ -10,7 +11,15 @@ import nbformat
 import pytest
 
 from mumae_core.metrics import read_metrics, write_metrics
-from mumae_core.report import path_roots, rows_to_markdown, run_report, scrub_text
+from mumae_core.report import (
+    NotebookResult,
+    _this_run,
+    _when,
+    path_roots,
+    rows_to_markdown,
+    run_report,
+    scrub_text,
+)
 
 
 def _nb(*cells: str, params: str) -> nbformat.NotebookNode:
@@ -165,6 +174,19 @@ def test_only_keeps_previous_status(report):
     first = (out / "index.md").read_text().split("\n> ")[0]
     assert "executed 1 notebook in" in first
     assert "Kept from an earlier run (not executed now): 01_pretrain" in first
+
+
+def test_this_run_within_one_second():
+    """A notebook of the previous invocation that started earlier in the same second as this invocation (a
+    fast `--only` re-run) is kept, not this run's; the index still shows its time to the second."""
+    started = dt.datetime(2026, 12, 6, 18, 6, 41, 900_000, tzinfo=dt.timezone.utc)
+    before = NotebookResult("01_pretrain", executed_at=(started - dt.timedelta(milliseconds=500)).isoformat())
+    after = NotebookResult("00_tour", executed_at=(started + dt.timedelta(milliseconds=50)).isoformat())
+    assert not _this_run(before, started) and _this_run(after, started)
+    assert _when(before) == "2026-12-06T18:06:41+00:00" and _when(NotebookResult("x")) is None
+    # a status.json written before timestamps had microseconds: an earlier second is kept, as before
+    old = NotebookResult("01_pretrain", executed_at="2026-12-06T18:06:40+00:00")
+    assert not _this_run(old, started) and _when(old) == "2026-12-06T18:06:40+00:00"
 
 
 def test_write_metrics_refuses_nan(tmp_path):
