@@ -543,8 +543,8 @@ def _when(r: NotebookResult) -> str | None:
         return None
     try:
         return _dt.datetime.fromisoformat(r.executed_at).isoformat(timespec="seconds")
-    except ValueError:
-        return r.executed_at
+    except (TypeError, ValueError):  # a hand-edited status.json: shown as it is, as `_this_run` reads it
+        return str(r.executed_at)
 
 
 def _time_claims(

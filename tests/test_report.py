@@ -187,6 +187,8 @@ def test_this_run_within_one_second():
     # a status.json written before timestamps had microseconds: an earlier second is kept, as before
     old = NotebookResult("01_pretrain", executed_at="2026-12-06T18:06:40+00:00")
     assert not _this_run(old, started) and _when(old) == "2026-12-06T18:06:40+00:00"
+    odd = NotebookResult("01_pretrain", executed_at=20261206)  # not a time: kept, and shown as it is
+    assert not _this_run(odd, started) and _when(odd) == "20261206"
 
 
 def test_write_metrics_refuses_nan(tmp_path):
