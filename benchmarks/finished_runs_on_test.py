@@ -8,10 +8,10 @@ python benchmarks/finished_runs_on_test.py synthact runs/validation_choices "sta
 Arguments: dataset, a runs folder, the baseline's name (a row of the report's 02 table). Reads the
 baseline's per-episode test accuracies from runs/default/baselines-<dataset>-*/baselines.json and, for each
 finished one-shot run of that dataset under the folder made at this code version, its per-episode test
-accuracies; runs from one pretraining checkpoint are its one-shot seeds. Prints one JSON line per checkpoint:
-its pretraining settings, each seed's test accuracy, the seed-mean, and the paired difference to the baseline
-over the same episodes with its 95% CI (as the report computes it: the mean over seeds per episode, then
-1.96 SD / sqrt(episodes)).
+accuracies; runs with the same checkpoint and settings but for `oneshot.seed` are one configuration's
+seeds. Prints one JSON line per configuration: its checkpoint and pretraining settings, each seed's test
+accuracy, the seed-mean, and the paired difference to the baseline over the same episodes with its 95% CI
+(`stats.paired_difference` of the per-episode mean over seeds, as the report's 02 table).
 """
 
 import json
@@ -21,38 +21,43 @@ from pathlib import Path
 import numpy as np
 
 from mumae_core import runs
+from mumae_core.ablations import BASELINES_FILE
+from mumae_core.config import Config, get_config
+from mumae_core.stats import paired_difference
+
+
+def read(path: Path):
+    return json.loads(path.read_text())
+
 
 dataset, folder, baseline = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
-stem = "synthact-default" if dataset == "synthact" else dataset
-found = sorted(Path("runs/default").glob(f"baselines-{stem}-*/baselines.json"))
-if not found:
-    sys.exit(f"no runs/default/baselines-{stem}-*/baselines.json: run the report's 02 notebook first")
-rows = {b["baseline"]: np.asarray(b["test"]["episode_accuracy"]) for b in json.loads(found[-1].read_text())}
+label = runs.dataset_label(get_config("default", [f"data.dataset={dataset}"]))
+found = sorted(Path("runs/default").glob(f"baselines-{label}-*/{BASELINES_FILE}"))
+if len(found) != 1:
+    sys.exit(f"runs/default/baselines-{label}-*: need exactly one (the report's 02 makes it); found {found}")
+rows = {b["baseline"]: b["test"]["episode_accuracy"] for b in read(found[0])}
 if baseline not in rows:
-    sys.exit(f"{found[-1]}: no baseline {baseline!r}; it has {sorted(rows)}")
-ref = rows[baseline]
+    sys.exit(f"{found[0]}: no baseline {baseline!r}; it has {sorted(rows)}")
 version = runs.code_version()
-by_checkpoint: dict[str, list] = {}
-for run in sorted(folder.glob(f"oneshot-{stem}-*")):
-    metrics, tag = run / "metrics.json", run / "reuse_tag.json"
-    if not metrics.exists() or not tag.exists():
+configs: dict[str, list[Path]] = {}  # checkpoint + settings less the one-shot seed -> its seeds' runs
+for run in sorted(folder.glob(f"oneshot-{label}-*")):
+    if not (run / "metrics.json").exists() or not (run / "reuse_tag.json").exists():
         continue  # unfinished, or trained from a random init
-    if json.loads((run / "provenance.json").read_text()).get("code_version") != version:
+    if read(run / "provenance.json").get("code_version") != version:
         continue
-    checkpoint = json.loads(tag.read_text()).split(":")[0]
-    by_checkpoint.setdefault(checkpoint, []).append(run)
-for checkpoint, seeds in by_checkpoint.items():
-    cfg = json.loads((seeds[0] / "config.json").read_text())
-    cfg = cfg.get("config", cfg)
-    acc = [json.loads((r / "metrics.json").read_text())["test"]["episode_accuracy"] for r in seeds]
-    acc = [np.asarray(a) for a in acc]  # per seed (episodes,)
-    if any(a.shape != ref.shape for a in acc):
-        sys.exit(f"{checkpoint}: its runs scored other test episodes than the baseline's {ref.shape[0]}")
-    diff = np.mean(acc, 0) - ref  # (episodes,)
-    p = cfg["pretrain"]
-    line = dict(checkpoint=checkpoint, pretrain_seed=p["seed"], epochs=p["epochs"],
-                sensor_ratio=cfg["mask"]["sensor_ratio"], seeds=[round(float(a.mean()), 1) for a in acc],
-                test=round(float(np.mean(acc)), 1), baseline=baseline,
-                baseline_test=round(float(ref.mean()), 1), diff=round(float(diff.mean()), 1),
-                diff_ci95=round(float(1.96 * diff.std(ddof=1) / np.sqrt(diff.size)), 1))  # fmt: skip
+    cfg = read(run / "config.json")
+    made = runs.settings(Config.from_dict(cfg.get("config", cfg)))
+    del made["oneshot.seed"]
+    key = json.dumps([read(run / "reuse_tag.json"), made], sort_keys=True, default=str)
+    configs.setdefault(key, []).append(run)
+for key, seeds in configs.items():
+    tag, made = json.loads(key)
+    acc = np.array([read(r / "metrics.json")["test"]["episode_accuracy"] for r in seeds])  # (seeds, episodes)
+    diff, ci = paired_difference(acc.mean(0), rows[baseline])  # raises on other episodes than the baseline's
+    line = dict(checkpoint=tag.split(":")[0], pretrain_seed=made["pretrain.seed"],
+                epochs=made["pretrain.epochs"], sensor_ratio=made["mask.sensor_ratio"],
+                seeds=[round(float(a.mean()), 1) for a in acc],
+                test=round(float(acc.mean()), 1), baseline=baseline,
+                baseline_test=round(float(np.mean(rows[baseline])), 1), diff=round(diff, 1),
+                diff_ci95=round(ci, 1))  # fmt: skip
     print(json.dumps(line), flush=True)

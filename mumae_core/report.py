@@ -525,26 +525,32 @@ def _bench_summary(bench_dir: Path, out: Path) -> list[str]:
     return lines
 
 
+def _executed(r: NotebookResult) -> _dt.datetime | None:
+    """`r.executed_at` as a time (None: never executed, or a hand-edited status.json holds no time)."""
+    try:
+        return _dt.datetime.fromisoformat(r.executed_at) if r.executed_at else None
+    except (TypeError, ValueError):
+        return None
+
+
 def _this_run(r: NotebookResult, started: _dt.datetime) -> bool:
     """True when `r` was executed by the report invocation that started at `started`. Compared to the
     microsecond: at one-second resolution a notebook of the previous invocation that started in the same
     second (a fast `--only` re-run) passed for this one's."""
-    if not r.executed_at:
-        return False
+    when = _executed(r)
     try:
-        return _dt.datetime.fromisoformat(r.executed_at) >= started
-    except (TypeError, ValueError):
+        return when is not None and when >= started
+    except TypeError:  # a hand-edited time without a zone
         return False
 
 
 def _when(r: NotebookResult) -> str | None:
-    """When `r` was executed, to the second, as the index shows it (None: never)."""
-    if not r.executed_at:
-        return None
-    try:
-        return _dt.datetime.fromisoformat(r.executed_at).isoformat(timespec="seconds")
-    except (TypeError, ValueError):  # a hand-edited status.json: shown as it is, as `_this_run` reads it
-        return str(r.executed_at)
+    """When `r` was executed, to the second, as the index shows it (None: never; a value that is not a time
+    is shown as it is)."""
+    when = _executed(r)
+    if when is None:
+        return str(r.executed_at) if r.executed_at else None
+    return when.isoformat(timespec="seconds")
 
 
 def _time_claims(
